@@ -1,0 +1,162 @@
+"""Starting a job: validate, partition, write the first round's batch file, start the execution.
+
+Also the ``dispatchNextBatches`` step, which writes the batch file of each later round.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from burst_core.config import BATCH_FILES_PREFIX, Settings
+from burst_core.exceptions import InvalidEvent, JobStartFailed, PayloadTooLarge, StorageError
+from burst_core.job import STATE_PAYLOAD_LIMIT_BYTES, deadline_for, iso_timestamp, parse_job_request
+from burst_core.partition import Partition, plan_partition
+from burst_core.tracing import subsegment
+
+logger = logging.getLogger(__name__)
+
+
+def batch_file_key(job_id: str, first_batch_id: int, next_batch_id: int) -> str:
+    return f"{BATCH_FILES_PREFIX}{job_id}/batches-{first_batch_id}-{next_batch_id}.json"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _partition_of(state: Mapping[str, Any]) -> Partition:
+    try:
+        return Partition(
+            start=int(state["datasetStartIndex"]),
+            end=int(state["datasetEndIndex"]),
+            batch_size=int(state["batchSize"]),
+            num_batches=int(state["numBatches"]),
+            max_parallelism=int(state["maxParallelism"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidEvent(f"job state lacks a valid partition field: {exc}") from None
+
+
+class Dispatcher:
+    """Writes batch files and starts executions. Clients and clock are injected."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        s3: Any,
+        stepfunctions: Any,
+        now: Callable[[], datetime] = _utcnow,
+        new_job_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self._settings = settings
+        self._s3 = s3
+        self._sfn = stepfunctions
+        self._now = now
+        self._new_job_id = new_job_id
+
+    def write_round(self, job_id: str, partition: Partition, first_batch_id: int) -> dict[str, Any]:
+        """Write the batch file of the round starting at ``first_batch_id``; returns the round."""
+        first, nxt = partition.round_bounds(first_batch_id)
+        key = batch_file_key(job_id, first, nxt)
+        body = partition.batches_json(first, nxt)
+        with subsegment("write_batch_file", jobId=job_id, batches=nxt - first):
+            try:
+                self._s3.put_object(
+                    Bucket=self._settings.batch_inputs_bucket, Key=key, Body=body,
+                    ContentType="application/json",
+                )
+            except ClientError as exc:
+                raise StorageError(
+                    f"job {job_id}: cannot write batch file s3://{self._settings.batch_inputs_bucket}/{key}: {exc}"
+                ) from exc
+        return {
+            "index": first // partition.max_parallelism,
+            "firstBatchId": first,
+            "nextBatchId": nxt,
+            "inputJobsFile": key,
+        }
+
+    def dispatch(self, event: Any) -> dict[str, Any]:
+        """Validate the request, write round 0 and start the job's execution (named after jobId)."""
+        request = parse_job_request(event)
+        settings = self._settings
+        max_parallelism = min(settings.max_parallelism, request.max_parallelism or settings.max_parallelism)
+        partition = plan_partition(
+            request.dataset_start_index,
+            request.dataset_end_index,
+            request.batch_size,
+            max_parallelism,
+            settings.max_batched_jobs_iterations,
+        )
+        timeout = request.jobs_timeout_secs or settings.default_jobs_timeout_secs
+        start = self._now()
+        job_id = self._new_job_id()
+        state: dict[str, Any] = {
+            "jobId": job_id,
+            "workerFunctionName": request.worker_function_name,
+            "combinerFunctionName": request.combiner_function_name,
+            "datasetStartIndex": partition.start,
+            "datasetEndIndex": partition.end,
+            "batchSize": partition.batch_size,
+            "requestedBatchSize": request.batch_size,
+            "numBatches": partition.num_batches,
+            "maxParallelism": max_parallelism,
+            "jobsTimeoutSecs": timeout,
+            "toleratedPercentageFailure": request.tolerated_percentage_failure,
+            "jobParameters": request.job_parameters,
+            "startTime": iso_timestamp(start),
+            "deadline": iso_timestamp(deadline_for(start, timeout)),
+            "tasksTableName": settings.tasks_table,
+            "batchInputsBucket": settings.batch_inputs_bucket,
+        }
+        payload_size = len(json.dumps(state, separators=(",", ":")).encode()) + 512  # + round, retry
+        if payload_size > STATE_PAYLOAD_LIMIT_BYTES:
+            raise PayloadTooLarge("jobParameters", f"the job's state would be {payload_size} bytes, over the "
+                                                   f"Step Functions limit of {STATE_PAYLOAD_LIMIT_BYTES}")
+        state["round"] = self.write_round(job_id, partition, 0)
+        try:
+            with subsegment("start_execution", jobId=job_id):
+                execution = self._sfn.start_execution(
+                    stateMachineArn=settings.state_machine_arn, name=job_id, input=json.dumps(state)
+                )
+        except ClientError as exc:
+            self._s3.delete_object(Bucket=settings.batch_inputs_bucket, Key=state["round"]["inputJobsFile"])
+            raise JobStartFailed(f"job {job_id}: cannot start {settings.state_machine_arn}: {exc}") from exc
+        logger.info(
+            "job %s dispatched: %d batches of %d (rounds of %d)",
+            job_id, partition.num_batches, partition.batch_size, max_parallelism,
+        )
+        return {
+            "jobId": job_id,
+            "numBatches": partition.num_batches,
+            "batchSize": partition.batch_size,
+            "workflowArn": execution["executionArn"],
+            "startTime": state["startTime"],
+            "deadline": state["deadline"],
+        }
+
+    def next_round(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``dispatchNextBatches`` step: write the batch file of the round after the current one."""
+        job_id = state.get("jobId")
+        current = state.get("round")
+        if not isinstance(job_id, str) or not isinstance(current, Mapping):
+            raise InvalidEvent("dispatchNextBatches event: expected the job state with jobId and round")
+        partition = _partition_of(state)
+        return self.write_round(job_id, partition, int(current["nextBatchId"]))
+
+
+def delete_batch_file(s3: Any, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The cleanup step: delete one round's batch file (the bucket's lifecycle rule is the backstop)."""
+    bucket, key = event.get("bucket"), event.get("key")
+    if not isinstance(bucket, str) or not isinstance(key, str) or not key.startswith(BATCH_FILES_PREFIX):
+        raise InvalidEvent(f"cleanup event: expected bucket and a key under {BATCH_FILES_PREFIX}, got {event!r}")
+    s3.delete_object(Bucket=bucket, Key=key)
+    return {"deleted": f"s3://{bucket}/{key}"}

@@ -1,0 +1,1 @@
+"""Lambda entry points of burst-compute: thin adapters over burst_core."""

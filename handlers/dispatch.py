@@ -1,0 +1,21 @@
+"""dispatch: validate a job request, write its first batch file and start its execution."""
+
+from typing import Any
+
+from burst_core import runtime
+from burst_core.dispatch import Dispatcher
+
+runtime.init()
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    dispatcher = Dispatcher(runtime.settings(), s3=runtime.client("s3"),
+                            stepfunctions=runtime.client("stepfunctions"))
+    return dispatcher.dispatch(event)
+
+
+def next_batches(event: Any, context: Any) -> dict[str, Any]:
+    """dispatchNextBatches: write the next round's batch file; returns the new round."""
+    dispatcher = Dispatcher(runtime.settings(), s3=runtime.client("s3"),
+                            stepfunctions=runtime.client("stepfunctions"))
+    return dispatcher.next_round(event)

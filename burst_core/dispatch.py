@@ -128,7 +128,7 @@ class Dispatcher:
                     stateMachineArn=settings.state_machine_arn, name=job_id, input=json.dumps(state)
                 )
         except ClientError as exc:
-            self._s3.delete_object(Bucket=settings.batch_inputs_bucket, Key=state["round"]["inputJobsFile"])
+            self._discard_batch_file(job_id, state["round"]["inputJobsFile"])
             raise JobStartFailed(f"job {job_id}: cannot start {settings.state_machine_arn}: {exc}") from exc
         logger.info(
             "job %s dispatched: %d batches of %d (rounds of %d)",
@@ -142,6 +142,13 @@ class Dispatcher:
             "startTime": state["startTime"],
             "deadline": state["deadline"],
         }
+
+    def _discard_batch_file(self, job_id: str, key: str) -> None:
+        try:
+            self._s3.delete_object(Bucket=self._settings.batch_inputs_bucket, Key=key)
+        except ClientError:  # the lifecycle rule expires it; the start failure is what matters
+            logger.warning("job %s: could not delete s3://%s/%s", job_id, self._settings.batch_inputs_bucket,
+                           key, exc_info=True)
 
     def next_round(self, state: Mapping[str, Any]) -> dict[str, Any]:
         """The ``dispatchNextBatches`` step: write the batch file of the round after the current one."""

@@ -9,8 +9,8 @@ library, so that the deployment package (zip root first on ``sys.path``) decides
 
 Protocol (both directions: one JSON header line, then exactly ``len`` bytes of body):
 
-* worker -> runtime, once after init: ``{"type": "ready", "init_ms": 12.3, "len": N}``; the body is an
-  error payload when the init failed (the worker then exits after reporting it to the first invocation).
+* worker -> runtime, once after init: ``{"type": "ready", "init_ms": 12.3, "len": N}``; the body is empty,
+  or Lambda's error payload when the init failed (the worker then exits).
 * runtime -> worker: ``{"id": REQUEST_ID, "deadline_ms": EPOCH_MS, "arn": INVOKED_ARN, "cc": CLIENT_CONTEXT,
   "trace": TRACE_ID, "len": N}`` + the event (JSON).
 * worker -> runtime: ``{"id": REQUEST_ID, "ok": true|false, "len": N}`` + the result (JSON) or the error
@@ -143,14 +143,17 @@ def load_handler(spec: str) -> Handler:
     """
     module_path, _, function_name = spec.rpartition(".")
     if not module_path or not function_name:
-        raise LookupError("Runtime.MalformedHandlerName", f"Bad handler '{spec}': not enough values to unpack")
+        message = f"Bad handler '{spec}': not enough values to unpack"
+        raise LookupError("Runtime.MalformedHandlerName", message)
     module_name = module_path.replace("/", ".")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise LookupError("Runtime.ImportModuleError", f"Unable to import module '{module_path}': {exc}") from exc
+        message = f"Unable to import module '{module_path}': {exc}"
+        raise LookupError("Runtime.ImportModuleError", message) from exc
     except SyntaxError as exc:
-        raise LookupError("Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_path}': {exc}") from exc
+        message = f"Syntax error in module '{module_path}': {exc}"
+        raise LookupError("Runtime.UserCodeSyntaxError", message) from exc
     handler = getattr(module, function_name, None)
     if handler is None:
         raise LookupError(
@@ -201,7 +204,11 @@ def serve(requests: BinaryIO, responses: BinaryIO) -> int:
     init_ms = (time.perf_counter() - started) * 1000
     if init_error is not None:
         _log_error(init_error)
-    _send(responses, {"type": "ready", "init_ms": init_ms}, json.dumps(init_error).encode() if init_error else b"")
+        sys.stdout.flush()
+        _send(responses, {"type": "ready", "init_ms": init_ms}, json.dumps(init_error).encode())
+        return 1
+    assert handler is not None
+    _send(responses, {"type": "ready", "init_ms": init_ms}, b"")
 
     while True:
         line = requests.readline()
@@ -212,12 +219,6 @@ def serve(requests: BinaryIO, responses: BinaryIO) -> int:
         request_id: str = request["id"]
         request_filter.request_id = request_id
         os.environ["_X_AMZN_TRACE_ID"] = request.get("trace") or ""
-        if handler is None:
-            assert init_error is not None
-            init_error["requestId"] = request_id
-            _flush_logs(request_id)
-            _send(responses, {"id": request_id, "ok": False}, json.dumps(init_error).encode())
-            return 1
         raw_context = request.get("cc")
         context = LambdaContext(
             request_id,
@@ -238,7 +239,8 @@ def serve(requests: BinaryIO, responses: BinaryIO) -> int:
                 out = json.dumps(result, cls=_LambdaJSONEncoder).encode()
             except (TypeError, ValueError) as exc:
                 ok = False
-                error = _error_payload("Runtime.MarshalError", f"Unable to marshal response: {exc}", request_id, [])
+                message = f"Unable to marshal response: {exc}"
+                error = _error_payload("Runtime.MarshalError", message, request_id, [])
                 _log_error(error)
                 out = json.dumps(error).encode()
         _flush_logs(request_id)

@@ -1,0 +1,1 @@
+"""Client side of burst-compute: the CLI and the local AWS endpoint."""

@@ -1,0 +1,276 @@
+"""Patches for gaps of moto 5.2.5 that stop the service from deploying or running on the local endpoint.
+
+Every patch names the gap it covers and has a test in tests/local/test_workarounds.py that shows plain moto
+still has the gap (so a patch can be dropped once moto fixes it). Patches are applied in-process, to the moto
+modules the local endpoint serves from, by :func:`apply_all` (idempotent); :func:`applied` applies them for
+the duration of a ``with`` block only (for tests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from moto.cloudformation import parsing
+from moto.cloudformation.models import CloudFormationBackend
+from moto.stepfunctions import responses
+from moto.stepfunctions.models import StateMachine
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+from moto.stepfunctions.utils import cfn_to_api_tags
+
+LOG = logging.getLogger(__name__)
+
+Undo = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class Workaround:
+    name: str
+    gap: str
+    apply: Callable[[], Undo]
+
+
+def _patch(owner: Any, attribute: str, replacement: Any) -> Undo:
+    original = owner.__dict__[attribute]
+    setattr(owner, attribute, replacement)
+
+    def undo() -> None:
+        setattr(owner, attribute, original)
+
+    return undo
+
+
+# -- 1 ----------------------------------------------------------------------------------------------------
+# GAP: CloudFormation ValidateTemplate runs cfn-lint and fails on the first match of *any* level, warnings
+# included (moto.cloudformation.responses.validate_template). The role serverless-step-functions
+# generates has a DependsOn that cfn-lint flags with W3005 ("Obsolete DependsOn ..."), so `sls deploy`
+# stops with "Stack with id ... dependency already enforced by a 'GetAtt' ... does not exist". AWS does not
+# lint templates at all; keep cfn-lint's errors (E*) and drop its warnings and informational matches.
+def _apply_validate_template_ignores_warnings() -> Undo:
+    original = CloudFormationBackend.validate_template
+
+    @functools.wraps(original)
+    def validate_template(self: CloudFormationBackend, template: str) -> list[Any]:
+        matches = original(self, template)
+        return [m for m in matches if str(getattr(getattr(m, "rule", None), "id", "E")).startswith("E")]
+
+    return _patch(CloudFormationBackend, "validate_template", validate_template)
+
+
+# -- 2 ----------------------------------------------------------------------------------------------------
+# GAP: `Fn::Sub: [template, {variables}]` is substituted with string.Template, whose identifiers cannot start
+# with a digit (moto.cloudformation.parsing.clean_json). serverless-step-functions names the variables of a
+# state machine definition after md5 hex digests (e.g. ${0f3e...}), which are then left in place and resolved
+# as Ref to a resource that does not exist: KeyError, HTTP 500 on CreateStack/ExecuteChangeSet.
+# Substitute the variable map ourselves, then let moto resolve the rest (${Resource}, ${AWS::Region}, ${!x}).
+def _apply_sub_with_digit_variables() -> Undo:
+    original = parsing.clean_json
+
+    @functools.wraps(original)
+    def clean_json(resource_json: Any, resources_map: Any) -> Any:
+        if isinstance(resource_json, dict) and isinstance(resource_json.get("Fn::Sub"), list):
+            template, variables = resource_json["Fn::Sub"]
+            if isinstance(template, str) and isinstance(variables, dict):
+                for key, value in variables.items():
+                    template = template.replace("${" + key + "}", str(clean_json(value, resources_map)))
+                return original({"Fn::Sub": template}, resources_map)
+        return original(resource_json, resources_map)
+
+    return _patch(parsing, "clean_json", clean_json)
+
+
+# -- 3 ----------------------------------------------------------------------------------------------------
+# GAP: ExecuteChangeSet updates the stack's resources but not its outputs (nor its parsed template), so
+# DescribeStacks has no Outputs after a change-set deploy, which is how osls deploys.
+# serverless-step-functions then crashes with "Cannot read properties of undefined (reading 'filter')".
+# Rebuild the outputs afterwards.
+def _apply_change_set_refreshes_outputs() -> Undo:
+    original = CloudFormationBackend.execute_change_set
+
+    @functools.wraps(original)
+    def execute_change_set(
+        self: CloudFormationBackend, change_set_name: str, stack_name: str | None = None
+    ) -> None:
+        original(self, change_set_name, stack_name)
+        change_set = self.change_sets.get(change_set_name) or next(
+            (cs for cs in self.change_sets.values() if cs.change_set_name == change_set_name), None
+        )
+        if change_set is None:
+            return
+        stack = self.stacks.get(change_set.stack_id)
+        if stack is not None:
+            stack._parse_template()
+            stack.description = stack.template_dict.get("Description")
+            stack.output_map = stack._create_output_map()
+
+    return _patch(CloudFormationBackend, "execute_change_set", execute_change_set)
+
+
+# -- 4 ----------------------------------------------------------------------------------------------------
+# GAP: AWS::StepFunctions::StateMachine resources are always created in (and updated/deleted from) the plain
+# stepfunctions backend (moto.stepfunctions.models.StateMachine.*_from_cloudformation_json), while with
+# {"stepfunctions": {"execute_state_machine": true}} the API is served by the *parser* backend: state machines
+# deployed by CloudFormation are invisible to DescribeStateMachine/StartExecution (StateMachineDoesNotExist).
+# Route the CloudFormation handlers to the backend the API uses.
+def _apply_cfn_state_machines_in_executing_backend() -> Undo:
+    def create(
+        cls: type[StateMachine],
+        /,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> StateMachine:
+        properties = cloudformation_json["Properties"]
+        backend = responses.get_backend(account_id, region_name)
+        return backend.create_state_machine(
+            properties.get("StateMachineName", resource_name),
+            properties.get("DefinitionString", ""),
+            properties.get("RoleArn", ""),
+            tags=cfn_to_api_tags(properties.get("Tags", [])),
+        )
+
+    def delete(
+        cls: type[StateMachine],
+        /,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        responses.get_backend(account_id, region_name).delete_state_machine(resource_name)
+
+    def update(  # noqa: PLR0917 - moto's signature
+        cls: type[StateMachine],
+        /,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> StateMachine:
+        properties = cloudformation_json.get("Properties", {})
+        name = properties.get("StateMachineName", original_resource.name)
+        if name != original_resource.name:  # replacement
+            cloudformation_json["Properties"] = original_resource.get_cfn_properties(properties)
+            new_resource = create(cls, name, cloudformation_json, account_id, region_name)
+            delete(cls, original_resource.arn, cloudformation_json, account_id, region_name)
+            return new_resource
+        backend = responses.get_backend(account_id, region_name)
+        state_machine = backend.update_state_machine(
+            original_resource.arn,
+            definition=properties.get("DefinitionString"),
+            role_arn=properties.get("RoleArn"),
+        )
+        backend.tagger.tag_resource(state_machine.arn, cfn_to_api_tags(properties.get("Tags", [])))
+        return state_machine
+
+    undos = [
+        _patch(StateMachine, "create_from_cloudformation_json", classmethod(create)),
+        _patch(StateMachine, "delete_from_cloudformation_json", classmethod(delete)),
+        _patch(StateMachine, "update_from_cloudformation_json", classmethod(update)),
+    ]
+
+    def undo_all() -> None:
+        for undo in reversed(undos):
+            undo()
+
+    return undo_all
+
+
+# -- 5 ----------------------------------------------------------------------------------------------------
+# GAP: the executing (parser) backend's StartExecution uses the name as given, None when the caller sent no
+# name: the execution ARN ends in ":None" and the second nameless start fails with ExecutionAlreadyExists.
+# AWS (and moto's plain backend) generate a UUID.
+def _apply_execution_name_defaults_to_uuid() -> Undo:
+    original = StepFunctionsParserBackend.start_execution
+
+    @functools.wraps(original)
+    def start_execution(
+        self: StepFunctionsParserBackend,
+        state_machine_arn: str,
+        name: Any = None,
+        execution_input: Any = None,
+        trace_header: Any = None,
+    ) -> Any:
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header)
+
+    return _patch(StepFunctionsParserBackend, "start_execution", start_execution)
+
+
+WORKAROUNDS: tuple[Workaround, ...] = (
+    Workaround(
+        "validate-template-ignores-warnings",
+        "ValidateTemplate fails on cfn-lint warnings (W3005 on the role serverless-step-functions generates)",
+        _apply_validate_template_ignores_warnings,
+    ),
+    Workaround(
+        "sub-with-digit-variables",
+        "Fn::Sub variable names starting with a digit are not substituted (KeyError, HTTP 500)",
+        _apply_sub_with_digit_variables,
+    ),
+    Workaround(
+        "change-set-refreshes-outputs",
+        "DescribeStacks has no Outputs after a change-set deploy",
+        _apply_change_set_refreshes_outputs,
+    ),
+    Workaround(
+        "cfn-state-machines-in-executing-backend",
+        "state machines created by CloudFormation are invisible when execution is switched on",
+        _apply_cfn_state_machines_in_executing_backend,
+    ),
+    Workaround(
+        "execution-name-defaults-to-uuid",
+        'executions started without a name are named "None"',
+        _apply_execution_name_defaults_to_uuid,
+    ),
+)
+
+_lock = threading.Lock()
+_applied: dict[str, Undo] = {}
+
+
+def apply(*names: str) -> list[str]:
+    """Apply the named workarounds (all when none is named) that are not applied yet; return their names."""
+    unknown = set(names) - {w.name for w in WORKAROUNDS}
+    if unknown:
+        raise KeyError(f"unknown workaround(s): {', '.join(sorted(unknown))}")
+    done = []
+    with _lock:
+        for workaround in WORKAROUNDS:
+            if (names and workaround.name not in names) or workaround.name in _applied:
+                continue
+            _applied[workaround.name] = workaround.apply()
+            LOG.debug("applied workaround %s: %s", workaround.name, workaround.gap)
+            done.append(workaround.name)
+    return done
+
+
+def apply_all() -> list[str]:
+    return apply()
+
+
+def revert(*names: str) -> None:
+    """Undo the named workarounds (all when none is named)."""
+    with _lock:
+        for workaround in reversed(WORKAROUNDS):
+            if (not names or workaround.name in names) and workaround.name in _applied:
+                _applied.pop(workaround.name)()
+
+
+@contextlib.contextmanager
+def applied(*names: str) -> Iterator[None]:
+    """Apply workarounds for the duration of the block (only those not applied before it)."""
+    done = apply(*names)
+    try:
+        yield
+    finally:
+        if done:
+            revert(*done)

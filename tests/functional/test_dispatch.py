@@ -1,0 +1,92 @@
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from burst_core.exceptions import InvalidJobInput, JobStartFailed
+from handlers import dispatch as dispatch_handler
+
+from .conftest import BUCKET
+
+JOB = {
+    "workerFunctionName": "janelia-worker",
+    "combinerFunctionName": "janelia-combiner",
+    "datasetStartIndex": "0",
+    "datasetEndIndex": 1000,
+    "batchSize": 100,
+    "jobParameters": {"mask": "m1"},
+}
+
+
+def test_dispatch_writes_the_batch_file_and_starts_the_execution(stack, lambda_context):
+    out = dispatch_handler.handler(JOB, lambda_context)
+    assert out["numBatches"] == 10
+    assert out["batchSize"] == 100
+    execution = stack.sfn.describe_execution(executionArn=out["workflowArn"])
+    assert execution["name"] == out["jobId"]
+    state = json.loads(execution["input"])
+    assert state["round"] == {"index": 0, "firstBatchId": 0, "nextBatchId": 10,
+                              "inputJobsFile": f"jobs/{out['jobId']}/batches-0-10.json"}
+    assert state["jobParameters"] == {"mask": "m1"}
+    assert state["startTime"] < state["deadline"]
+    assert state["maxParallelism"] == 5000
+    assert state["jobsTimeoutSecs"] == 900  # DEFAULT_JOBS_TIMEOUT_SECS of the deployment
+    body = stack.s3.get_object(Bucket=BUCKET, Key=state["round"]["inputJobsFile"])["Body"].read()
+    batches = json.loads(body)
+    assert batches[0] == {"batchId": 0, "startIndex": 0, "endIndex": 100}
+    assert batches[-1] == {"batchId": 9, "startIndex": 900, "endIndex": 1000}
+
+
+def test_dispatch_writes_only_the_first_round(stack, lambda_context, monkeypatch):
+    monkeypatch.setenv("MAX_PARALLELISM", "4")
+    out = dispatch_handler.handler({**JOB, "maxParallelism": 100}, lambda_context)
+    state = json.loads(stack.sfn.describe_execution(executionArn=out["workflowArn"])["input"])
+    # 10 batches > 4 per round: batch size enlarged to ceil(1000 / 2 / 4) = 125 -> 8 batches
+    assert (out["numBatches"], state["batchSize"], state["maxParallelism"]) == (8, 125, 4)
+    assert state["round"]["nextBatchId"] == 4
+    assert len(json.loads(stack.s3.get_object(Bucket=BUCKET, Key=state["round"]["inputJobsFile"])
+                          ["Body"].read())) == 4
+
+
+def test_next_round_writes_the_following_batches(stack, lambda_context, monkeypatch):
+    monkeypatch.setenv("MAX_PARALLELISM", "4")
+    out = dispatch_handler.handler(JOB, lambda_context)
+    state = json.loads(stack.sfn.describe_execution(executionArn=out["workflowArn"])["input"])
+    nxt = dispatch_handler.next_batches(state, lambda_context)
+    assert nxt == {"index": 1, "firstBatchId": 4, "nextBatchId": 8,
+                   "inputJobsFile": f"jobs/{out['jobId']}/batches-4-8.json"}
+    batches = json.loads(stack.s3.get_object(Bucket=BUCKET, Key=nxt["inputJobsFile"])["Body"].read())
+    assert [b["batchId"] for b in batches] == [4, 5, 6, 7]
+    assert batches[-1]["endIndex"] == 1000
+
+
+def test_bad_input_writes_and_starts_nothing(stack, lambda_context):
+    with pytest.raises(InvalidJobInput, match="batchSize: expected a positive integer, got 0"):
+        dispatch_handler.handler({**JOB, "batchSize": 0}, lambda_context)
+    assert stack.keys() == []
+    assert stack.sfn.list_executions(stateMachineArn=stack.state_machine_arn)["executions"] == []
+
+
+def test_failed_start_leaves_no_batch_file(stack, lambda_context, monkeypatch):
+    monkeypatch.setenv("STATE_MACHINE_ARN", stack.state_machine_arn + "-missing")
+    with pytest.raises(JobStartFailed, match="cannot start"):
+        dispatch_handler.handler(JOB, lambda_context)
+    assert stack.keys() == []
+
+
+def test_missing_configuration_is_named(stack, lambda_context, monkeypatch):
+    monkeypatch.delenv("TASKS_TABLE_NAME")
+    with pytest.raises(Exception, match="TASKS_TABLE_NAME is not set"):
+        dispatch_handler.handler(JOB, lambda_context)
+
+
+def test_next_round_rejects_a_malformed_state(stack, lambda_context):
+    with pytest.raises(Exception, match="dispatchNextBatches event"):
+        dispatch_handler.next_batches({"jobId": "x"}, lambda_context)
+
+
+def test_start_failure_keeps_the_aws_error_as_its_cause(stack, lambda_context, monkeypatch):
+    monkeypatch.setenv("STATE_MACHINE_ARN", "arn:aws:states:us-east-1:123456789012:stateMachine:nope")
+    with pytest.raises(JobStartFailed) as caught:
+        dispatch_handler.handler(JOB, lambda_context)
+    assert isinstance(caught.value.__cause__, ClientError)

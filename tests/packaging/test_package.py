@@ -1,0 +1,245 @@
+"""`npx sls package` output: names, outputs, IAM, bucket and table settings, state machine, zip."""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+
+from .conftest import Package
+
+pytestmark = pytest.mark.packaging
+
+PREFIX = "myorg-burst-compute-prod"
+FUNCTIONS = ["dispatch", "dispatchNextBatches", "monitor", "persist", "cleanup"]
+
+
+def props(package: Package, logical_id: str) -> dict[str, Any]:
+    return dict(package.resources[logical_id]["Properties"])
+
+
+def statements(package: Package) -> list[dict[str, Any]]:
+    found = []
+    for resource in package.resources.values():
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in resource["Properties"].get("Policies", []):
+                found.extend(policy["PolicyDocument"]["Statement"])
+        if resource["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
+            found.extend(resource["Properties"]["PolicyDocument"]["Statement"])
+    return found
+
+
+def definition(package: Package) -> dict[str, Any]:
+    """The state machine definition with its Fn::Sub variables replaced by function ARNs."""
+    sub = props(package, "JobLifecycleStateMachine")["DefinitionString"]["Fn::Sub"]
+    text, variables = sub if isinstance(sub, list) else (sub, {})
+    for name, value in variables.items():
+        logical_id = value["Fn::GetAtt"][0]
+        text = text.replace("${" + name + "}", f"arn:aws:lambda:us-east-1:123456789012:function:{logical_id}")
+    assert "${" not in text
+    return dict(json.loads(text))
+
+
+# -- names ------------------------------------------------------------------------------------------
+def test_stack_and_resource_names_carry_org_and_stage(prod_package: Package):
+    assert prod_package.state["service"]["provider"]["stackName"] == PREFIX
+    for name in FUNCTIONS:
+        logical_id = name[0].upper() + name[1:] + "LambdaFunction"
+        assert props(prod_package, logical_id)["FunctionName"] == f"{PREFIX}-{name}"
+    assert props(prod_package, "TasksTable")["TableName"] == f"{PREFIX}-tasks"
+    assert props(prod_package, "MapJobsInputsBucket")["BucketName"] == f"{PREFIX}-mapjobsinputs"
+    assert props(prod_package, "JobLifecycleStateMachine")["StateMachineName"] == f"{PREFIX}-lifecycle"
+    assert props(prod_package, "IamRoleLambdaExecution")["RoleName"] == f"{PREFIX}-us-east-1-lambda"
+    assert props(prod_package, "StateMachineRole")["RoleName"] == f"{PREFIX}-us-east-1-lifecycle"
+
+
+def test_defaults_are_janelia_dev_us_east_1(default_package: Package):
+    provider = default_package.state["service"]["provider"]
+    assert (provider["stackName"], provider["region"]) == ("janelia-burst-compute-dev", "us-east-1")
+    assert props(default_package, "DispatchLambdaFunction")["FunctionName"] == "janelia-burst-compute-dev-dispatch"
+
+
+def test_region_option(traced_package: Package):
+    assert traced_package.state["service"]["provider"]["region"] == "eu-west-1"
+    assert props(traced_package, "StateMachineRole")["RoleName"] == f"{PREFIX}-eu-west-1-lifecycle"
+
+
+def test_every_export_is_org_prefixed(prod_package: Package):
+    outputs = prod_package.template["Outputs"]
+    for key in ["TasksTable", "MapJobsInputsBucket", "JobLifecycleStateMachine", "DispatchLambdaFunction",
+                "MonitorLambdaFunction"]:
+        assert outputs[key]["Export"]["Name"] == f"{PREFIX}-{key}"
+    for key, output in outputs.items():
+        if "Export" in output:
+            assert output["Export"]["Name"].startswith(PREFIX + "-"), key
+
+
+def test_runtime_architecture_and_environment(prod_package: Package):
+    for name in FUNCTIONS:
+        function = props(prod_package, name[0].upper() + name[1:] + "LambdaFunction")
+        assert (function["Runtime"], function["Architectures"]) == ("python3.12", ["arm64"])
+        env = function["Environment"]["Variables"]
+        assert (env["MAX_PARALLELISM"], env["MAX_BATCHED_JOBS_ITERATIONS"]) == ("5000", "2")
+        assert env["TASKS_TABLE_NAME"] == {"Ref": "TasksTable"}
+        assert env["BATCH_INPUTS_BUCKET"] == {"Ref": "MapJobsInputsBucket"}
+        assert env["BURST_TRACING"] in (False, "false")
+        assert "TracingConfig" not in function
+
+
+def test_tracing_switch(traced_package: Package):
+    function = props(traced_package, "PersistLambdaFunction")
+    assert function["TracingConfig"] == {"Mode": "Active"}
+    assert function["Environment"]["Variables"]["BURST_TRACING"] in (True, "true")
+    assert props(traced_package, "JobLifecycleStateMachine")["TracingConfiguration"] == {"Enabled": True}
+    managed = props(traced_package, "StateMachineRole")["ManagedPolicyArns"]
+    assert managed == [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSXrayWriteOnlyAccess"}]
+
+
+# -- IAM --------------------------------------------------------------------------------------------
+def test_no_statement_grants_every_resource(prod_package: Package):
+    for statement in statements(prod_package):
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        assert "*" not in resources, statement
+    assert props(prod_package, "StateMachineRole")["ManagedPolicyArns"] == []
+
+
+def test_workers_may_only_be_the_orgs_functions(prod_package: Package):
+    (invoke,) = [s for s in statements(prod_package) if s.get("Sid") == "InvokeWorkersAndCombiners"]
+    assert [r["Fn::Sub"] for r in invoke["Resource"]] == [
+        "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:myorg-*",
+        "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:myorg-*:*",
+    ]
+
+
+# -- storage ----------------------------------------------------------------------------------------
+def test_tasks_table(prod_package: Package):
+    table = props(prod_package, "TasksTable")
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": "jobId", "KeyType": "HASH"},
+                                  {"AttributeName": "batchId", "KeyType": "RANGE"}]
+    assert {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]} == {
+        "jobId": "S", "batchId": "N"}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_bucket_is_private_encrypted_tls_only_and_expires_job_files(prod_package: Package):
+    bucket = props(prod_package, "MapJobsInputsBucket")
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+    rule = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    expiring = {r.get("Prefix"): r.get("ExpirationInDays") for r in bucket["LifecycleConfiguration"]["Rules"]}
+    assert expiring["jobs/"] == 7 or expiring["jobs/"] == "7"
+    assert "results/" in expiring
+    (deny,) = props(prod_package, "MapJobsInputsBucketPolicy")["PolicyDocument"]["Statement"]
+    assert (deny["Effect"], deny["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
+
+
+# -- linters ----------------------------------------------------------------------------------------
+def test_cfn_lint_reports_nothing(prod_package: Package, traced_package: Package):
+    for package in (prod_package, traced_package):
+        template = package.directory / "cloudformation-template-update-stack.json"
+        result = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), str(template)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_checkov_passes_and_every_skip_has_a_reason(prod_package: Package):
+    template = prod_package.directory / "cloudformation-template-update-stack.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "checkov.main", "-f", str(template), "--framework", "cloudformation",
+         "--skip-download", "--output", "json", "--quiet"],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    report = json.loads(result.stdout) if result.stdout.strip().startswith("{") else {"results": {}}
+    failed = report.get("results", {}).get("failed_checks", [])
+    assert failed == [], [(c["check_id"], c["resource"]) for c in failed]
+    assert report["summary"]["passed"] > 0
+    for resource in prod_package.resources.values():
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            assert len(skip.get("comment", "")) > 30, skip
+
+
+# -- state machine ----------------------------------------------------------------------------------
+def test_definition_parses_with_the_asl_interpreter(prod_package: Package):
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    AmazonStateLanguageParser.parse(json.dumps(definition(prod_package)))
+
+
+def all_states(states: dict[str, Any]) -> dict[str, Any]:
+    found = dict(states)
+    for state in states.values():
+        if "ItemProcessor" in state:
+            found.update(all_states(state["ItemProcessor"]["States"]))
+    return found
+
+
+def error_names(states: dict[str, Any]) -> set[str]:
+    names: set[str] = set()
+    for state in states.values():
+        for rule in state.get("Retry", []) + state.get("Catch", []):
+            names.update(rule["ErrorEquals"])
+    return names
+
+
+def test_only_valid_error_names(prod_package: Package):
+    predefined = {"States.ALL", "States.Timeout", "States.TaskFailed", "States.Permissions",
+                  "States.HeartbeatTimeout", "States.DataLimitExceeded", "States.Runtime"}
+    for name in error_names(all_states(definition(prod_package)["States"])):
+        assert not name.startswith("States.") or name in predefined, name
+
+
+def test_worker_throttling_is_retried_through_the_deadline_check(prod_package: Package):
+    states = all_states(definition(prod_package)["States"])
+    retryable = states["ExecuteBatch"]["Catch"][0]
+    assert "Lambda.TooManyRequestsException" in retryable["ErrorEquals"]
+    assert "Sandbox.Timedout" in retryable["ErrorEquals"]
+    assert retryable["Next"] == "PlanRetry"
+    # PlanRetry -> RetryOrGiveUp -> Jitter -> Backoff -> StampStart -> BeforeDeadline
+    assert states["Jitter"]["Parameters"]["seconds.$"].startswith("States.MathRandom(")
+    assert states["Backoff"]["Next"] == "StampStart"
+    assert states["StampStart"]["Next"] == "BeforeDeadline"
+    assert states["BeforeDeadline"]["Choices"][0]["TimestampGreaterThanEqualsPath"] == "$.deadline"
+
+
+def test_map_writes_results_to_s3_not_to_the_state(prod_package: Package):
+    mapjobs = definition(prod_package)["States"]["MapJobs"]
+    assert mapjobs["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+    assert mapjobs["ResultPath"] is None
+    assert mapjobs["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
+
+
+# -- zip --------------------------------------------------------------------------------------------
+ELF_MACHINE_AARCH64 = 183
+
+
+def test_zip_holds_only_handlers_core_and_runtime_dependencies(prod_package: Package):
+    with prod_package.zip() as archive:
+        tops = {name.split("/", 1)[0] for name in archive.namelist()}
+    requirements = (ROOT / "requirements.txt").read_text()
+    deps = {re.split(r"[=<>]", line)[0].strip().replace("-", "_").lower()
+            for line in requirements.splitlines() if line.strip() and not line.startswith("#")}
+    assert "handlers" in tops and "burst_core" in tops
+    assert tops - {"handlers", "burst_core"} == deps
+    assert not any(name.startswith(("tests", "burst_client", "node_modules", ".venv")) for name in tops)
+
+
+def test_native_dependencies_are_built_for_lambda_arm64_python312(prod_package: Package):
+    with prod_package.zip() as archive:
+        shared = [name for name in archive.namelist() if name.endswith(".so")]
+        assert shared, "expected at least one compiled dependency (wrapt)"
+        for name in shared:
+            assert "cpython-312-aarch64-linux-gnu" in name, name
+            header = archive.read(name)[:20]
+            assert header[:4] == b"\x7fELF"
+            (machine,) = struct.unpack("<H", header[18:20])
+            assert machine == ELF_MACHINE_AARCH64, name

@@ -77,9 +77,7 @@ class Settings:
             max_batched_jobs_iterations=_positive_int(
                 env, ENV_MAX_BATCHED_JOBS_ITERATIONS, DEFAULT_MAX_BATCHED_JOBS_ITERATIONS
             ),
-            default_jobs_timeout_secs=_positive_int(
-                env, ENV_DEFAULT_JOBS_TIMEOUT_SECS, DEFAULT_JOBS_TIMEOUT_SECS
-            ),
+            default_jobs_timeout_secs=_positive_int(env, ENV_DEFAULT_JOBS_TIMEOUT_SECS, DEFAULT_JOBS_TIMEOUT_SECS),
             results_ttl_days=_positive_int(env, ENV_RESULTS_TTL_DAYS, DEFAULT_RESULTS_TTL_DAYS),
         )
 

@@ -70,7 +70,9 @@ class Dispatcher:
         with subsegment("write_batch_file", jobId=job_id, batches=nxt - first):
             try:
                 self._s3.put_object(
-                    Bucket=self._settings.batch_inputs_bucket, Key=key, Body=body,
+                    Bucket=self._settings.batch_inputs_bucket,
+                    Key=key,
+                    Body=body,
                     ContentType="application/json",
                 )
             except ClientError as exc:
@@ -119,8 +121,11 @@ class Dispatcher:
         }
         payload_size = len(json.dumps(state, separators=(",", ":")).encode()) + 512  # + round, retry
         if payload_size > STATE_PAYLOAD_LIMIT_BYTES:
-            raise PayloadTooLarge("jobParameters", f"the job's state would be {payload_size} bytes, over the "
-                                                   f"Step Functions limit of {STATE_PAYLOAD_LIMIT_BYTES}")
+            raise PayloadTooLarge(
+                "jobParameters",
+                f"the job's state would be {payload_size} bytes, over the "
+                f"Step Functions limit of {STATE_PAYLOAD_LIMIT_BYTES}",
+            )
         state["round"] = self.write_round(job_id, partition, 0)
         try:
             with subsegment("start_execution", jobId=job_id):
@@ -132,7 +137,10 @@ class Dispatcher:
             raise JobStartFailed(f"job {job_id}: cannot start {settings.state_machine_arn}: {exc}") from exc
         logger.info(
             "job %s dispatched: %d batches of %d (rounds of %d)",
-            job_id, partition.num_batches, partition.batch_size, max_parallelism,
+            job_id,
+            partition.num_batches,
+            partition.batch_size,
+            max_parallelism,
         )
         return {
             "jobId": job_id,
@@ -147,8 +155,9 @@ class Dispatcher:
         try:
             self._s3.delete_object(Bucket=self._settings.batch_inputs_bucket, Key=key)
         except ClientError:  # the lifecycle rule expires it; the start failure is what matters
-            logger.warning("job %s: could not delete s3://%s/%s", job_id, self._settings.batch_inputs_bucket,
-                           key, exc_info=True)
+            logger.warning(
+                "job %s: could not delete s3://%s/%s", job_id, self._settings.batch_inputs_bucket, key, exc_info=True
+            )
 
     def next_round(self, state: Mapping[str, Any]) -> dict[str, Any]:
         """The ``dispatchNextBatches`` step: write the batch file of the round after the current one."""

@@ -35,9 +35,7 @@ def _field(event: Mapping[str, Any], name: str, kind: type) -> Any:
     return value
 
 
-def progress(
-    event: Mapping[str, Any], table: TasksTable, *, now: Callable[[], datetime] = _utcnow
-) -> dict[str, Any]:
+def progress(event: Mapping[str, Any], table: TasksTable, *, now: Callable[[], datetime] = _utcnow) -> dict[str, Any]:
     """Between rounds: how many batches are recorded and whether the deadline has passed."""
     job_id = _field(event, "jobId", str)
     start = parse_timestamp(_field(event, "startTime", str))
@@ -77,9 +75,7 @@ def _inline_failures(failures: list[dict[str, Any]]) -> tuple[list[dict[str, Any
     return inline, True
 
 
-def summarize(
-    event: Mapping[str, Any], table: TasksTable, *, now: Callable[[], datetime] = _utcnow
-) -> dict[str, Any]:
+def summarize(event: Mapping[str, Any], table: TasksTable, *, now: Callable[[], datetime] = _utcnow) -> dict[str, Any]:
     """After the last round (or at the deadline): which batches succeeded, failed, never ran.
 
     The tolerated failure percentage decides the job's status from these records:
@@ -108,8 +104,11 @@ def summarize(
         unprocessed = missing  # never started: the deadline passed first
     else:
         failures.extend(
-            {"batchId": b, "error": NOT_RECORDED_ERROR,
-             "cause": "no result or error was recorded for this batch (its map iteration failed)"}
+            {
+                "batchId": b,
+                "error": NOT_RECORDED_ERROR,
+                "cause": "no result or error was recorded for this batch (its map iteration failed)",
+            }
             for b in missing
         )
         failures.sort(key=lambda failure: int(failure["batchId"]))
@@ -134,16 +133,23 @@ def summarize(
         key = f"{BATCH_FILES_PREFIX}{job_id}/failed-batches.json"
         summary["failedBatchesS3Uri"] = table.put_json_object(key, failures)
     if timed_out:
-        summary.update(status="timedOut", error=JOB_TIMED_OUT,
-                       message=f"job {job_id} passed its deadline with {len(unprocessed)} of "
-                               f"{num_batches} batches not started")
+        summary.update(
+            status="timedOut",
+            error=JOB_TIMED_OUT,
+            message=f"job {job_id} passed its deadline with {len(unprocessed)} of {num_batches} batches not started",
+        )
     elif percentage > tolerated:
-        summary.update(status="failed", error=TOO_MANY_FAILURES,
-                       message=f"job {job_id}: {len(failures)} of {num_batches} batches failed "
-                               f"({percentage:.2f}% > tolerated {tolerated:g}%)")
+        summary.update(
+            status="failed",
+            error=TOO_MANY_FAILURES,
+            message=f"job {job_id}: {len(failures)} of {num_batches} batches failed "
+            f"({percentage:.2f}% > tolerated {tolerated:g}%)",
+        )
     else:
-        summary.update(status="succeeded", message=f"job {job_id}: {succeeded} of {num_batches} batches "
-                                                   f"succeeded, {len(failures)} failed")
+        summary.update(
+            status="succeeded",
+            message=f"job {job_id}: {succeeded} of {num_batches} batches succeeded, {len(failures)} failed",
+        )
     logger.info("%s", summary["message"])
     return summary
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from burst_core.exceptions import InvalidEvent, InvalidWorkerOutput
-from burst_core.persistence import JSON_MIME_TYPE, TasksTable
+from burst_core.persistence import JSON_MIME_TYPE, RowTimes, TasksTable
 
 logger = logging.getLogger(__name__)
 
@@ -83,23 +83,28 @@ def persist_batch(
     batch_id = _require(event, "batchId", int)
     started_at, ended_at = event.get("startedAt"), event.get("endedAt")
     ttl = int(clock()) + ttl_days * 86400
-    times = {"ttl": ttl, "started_at": started_at, "ended_at": ended_at}
+    times = RowTimes(
+        ttl=ttl,
+        started_at=started_at if isinstance(started_at, str) else None,
+        ended_at=ended_at if isinstance(ended_at, str) else None,
+    )
     if "error" in event:
         cause = str(event.get("cause") or "")
         logger.info("job %s batch %s failed: %s", job_id, batch_id, event["error"])
-        return table.put_failure(job_id, batch_id, error=str(event["error"]), cause=cause[:MAX_CAUSE_CHARS],
-                                 **times)
+        return table.put_failure(
+            job_id, batch_id, error=str(event["error"]), cause=cause[:MAX_CAUSE_CHARS], times=times
+        )
     if "output" not in event:
         raise InvalidEvent("persist event: expected either 'output' (worker result) or 'error'")
     output = event["output"]
     if output is None:
-        return table.mark_self_persisted(job_id, batch_id, **times)
+        return table.mark_self_persisted(job_id, batch_id, times)
     try:
         body, uri, mime, nresults = _shape_results(output)
     except InvalidWorkerOutput as exc:
         logger.warning("job %s batch %s: invalid worker output: %s", job_id, batch_id, exc)
-        return table.put_failure(job_id, batch_id, error=WORKER_OUTPUT_ERROR, cause=str(exc), **times)
+        return table.put_failure(job_id, batch_id, error=WORKER_OUTPUT_ERROR, cause=str(exc), times=times)
     if uri is not None:
-        return table.put_results_pointer(job_id, batch_id, uri, mime_type=mime, nresults=nresults, **times)
+        return table.put_results_pointer(job_id, batch_id, uri, mime_type=mime, nresults=nresults, times=times)
     assert body is not None
-    return table.put_results(job_id, batch_id, body, mime_type=mime, nresults=nresults, **times)
+    return table.put_results(job_id, batch_id, body, mime_type=mime, nresults=nresults, times=times)

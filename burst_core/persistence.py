@@ -48,6 +48,15 @@ class BatchRecord:
     ended_at: str | None = None
 
 
+@dataclass(frozen=True)
+class RowTimes:
+    """When a batch ran (state machine clock) and when its row expires (epoch seconds)."""
+
+    ttl: int
+    started_at: str | None = None
+    ended_at: str | None = None
+
+
 def results_key(job_id: str, batch_id: int) -> str:
     return f"{RESULTS_PREFIX}{job_id}/{batch_id}.json"
 
@@ -70,12 +79,10 @@ class TasksTable:
         *,
         mime_type: str,
         nresults: int,
-        ttl: int,
-        started_at: str | None,
-        ended_at: str | None,
+        times: RowTimes,
     ) -> dict[str, Any]:
         """Store a batch's serialised results, spilling to S3 when they do not fit in an item."""
-        item = self._base_item(job_id, batch_id, STATUS_SUCCEEDED, ttl, started_at, ended_at)
+        item = self._base_item(job_id, batch_id, STATUS_SUCCEEDED, times)
         item["nresults"] = {"N": str(nresults)}
         item["resultsMimeType"] = {"S": mime_type}
         if len(body) > MAX_INLINE_RESULTS_BYTES:
@@ -93,12 +100,10 @@ class TasksTable:
         *,
         mime_type: str,
         nresults: int,
-        ttl: int,
-        started_at: str | None,
-        ended_at: str | None,
+        times: RowTimes,
     ) -> dict[str, Any]:
         """Record results that the worker already wrote to S3 itself."""
-        item = self._base_item(job_id, batch_id, STATUS_SUCCEEDED, ttl, started_at, ended_at)
+        item = self._base_item(job_id, batch_id, STATUS_SUCCEEDED, times)
         item["nresults"] = {"N": str(nresults)}
         item["resultsMimeType"] = {"S": mime_type}
         item["resultsS3Uri"] = {"S": uri}
@@ -112,25 +117,21 @@ class TasksTable:
         *,
         error: str,
         cause: str,
-        ttl: int,
-        started_at: str | None,
-        ended_at: str | None,
+        times: RowTimes,
     ) -> dict[str, Any]:
-        item = self._base_item(job_id, batch_id, STATUS_FAILED, ttl, started_at, ended_at)
+        item = self._base_item(job_id, batch_id, STATUS_FAILED, times)
         item["error"] = {"S": error or "Unknown"}
         item["cause"] = {"S": cause or "(no cause given)"}
         self._put(item)
         return {"status": STATUS_FAILED, "error": error}
 
-    def mark_self_persisted(
-        self, job_id: str, batch_id: int, *, ttl: int, started_at: str | None, ended_at: str | None
-    ) -> dict[str, Any]:
+    def mark_self_persisted(self, job_id: str, batch_id: int, times: RowTimes) -> dict[str, Any]:
         """A worker of the original contract wrote its own row and returned nothing: keep its
         attributes, add status and timing (and a ttl if it set none)."""
         names = {"#status": "status", "#ttl": "ttl"}
-        values: dict[str, Any] = {":status": {"S": STATUS_SUCCEEDED}, ":ttl": {"N": str(ttl)}}
+        values: dict[str, Any] = {":status": {"S": STATUS_SUCCEEDED}, ":ttl": {"N": str(times.ttl)}}
         sets = ["#status = :status", "#ttl = if_not_exists(#ttl, :ttl)"]
-        for attribute, value in (("startedAt", started_at), ("endedAt", ended_at)):
+        for attribute, value in (("startedAt", times.started_at), ("endedAt", times.ended_at)):
             if value:
                 names[f"#{attribute}"] = attribute
                 values[f":{attribute}"] = {"S": value}
@@ -157,8 +158,7 @@ class TasksTable:
 
     def records(self, job_id: str) -> Iterator[BatchRecord]:
         """Status, error and timing of every recorded batch, in batchId order."""
-        names = {"#b": "batchId", "#s": "status", "#e": "error", "#c": "cause", "#t0": "startedAt",
-                 "#t1": "endedAt"}
+        names = {"#b": "batchId", "#s": "status", "#e": "error", "#c": "cause", "#t0": "startedAt", "#t1": "endedAt"}
         for page in self._query_pages(
             job_id, ProjectionExpression="#b, #s, #e, #c, #t0, #t1", ExpressionAttributeNames=names
         ):
@@ -200,14 +200,12 @@ class TasksTable:
     def _key(job_id: str, batch_id: int) -> dict[str, Any]:
         return {"jobId": {"S": job_id}, "batchId": {"N": str(batch_id)}}
 
-    def _base_item(
-        self, job_id: str, batch_id: int, status: str, ttl: int, started_at: str | None, ended_at: str | None
-    ) -> dict[str, Any]:
-        item = {**self._key(job_id, batch_id), "status": {"S": status}, "ttl": {"N": str(ttl)}}
-        if started_at:
-            item["startedAt"] = {"S": started_at}
-        if ended_at:
-            item["endedAt"] = {"S": ended_at}
+    def _base_item(self, job_id: str, batch_id: int, status: str, times: RowTimes) -> dict[str, Any]:
+        item = {**self._key(job_id, batch_id), "status": {"S": status}, "ttl": {"N": str(times.ttl)}}
+        if times.started_at:
+            item["startedAt"] = {"S": times.started_at}
+        if times.ended_at:
+            item["endedAt"] = {"S": times.ended_at}
         return item
 
     def _put(self, item: dict[str, Any]) -> None:

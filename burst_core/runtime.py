@@ -23,7 +23,7 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, max_pool_conne
 
 @functools.cache
 def client(service: str) -> Any:
-    return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
+    return boto3.client(service, config=_CONFIG)
 
 
 @functools.cache

@@ -9,13 +9,11 @@ runtime.init()
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    dispatcher = Dispatcher(runtime.settings(), s3=runtime.client("s3"),
-                            stepfunctions=runtime.client("stepfunctions"))
+    dispatcher = Dispatcher(runtime.settings(), s3=runtime.client("s3"), stepfunctions=runtime.client("stepfunctions"))
     return dispatcher.dispatch(event)
 
 
 def next_batches(event: Any, context: Any) -> dict[str, Any]:
     """dispatchNextBatches: write the next round's batch file; returns the new round."""
-    dispatcher = Dispatcher(runtime.settings(), s3=runtime.client("s3"),
-                            stepfunctions=runtime.client("stepfunctions"))
+    dispatcher = Dispatcher(runtime.settings(), s3=runtime.client("s3"), stepfunctions=runtime.client("stepfunctions"))
     return dispatcher.next_round(event)

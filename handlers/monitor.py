@@ -10,8 +10,9 @@ runtime.init()
 
 def _table() -> TasksTable:
     settings = runtime.settings()
-    return TasksTable(runtime.client("dynamodb"), settings.tasks_table,
-                      runtime.client("s3"), settings.batch_inputs_bucket)
+    return TasksTable(
+        runtime.client("dynamodb"), settings.tasks_table, runtime.client("s3"), settings.batch_inputs_bucket
+    )
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ runtime.init()
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     settings = runtime.settings()
-    table = TasksTable(runtime.client("dynamodb"), settings.tasks_table,
-                       runtime.client("s3"), settings.batch_inputs_bucket)
+    table = TasksTable(
+        runtime.client("dynamodb"), settings.tasks_table, runtime.client("s3"), settings.batch_inputs_bucket
+    )
     return persist_batch(event, table, ttl_days=settings.results_ttl_days)

@@ -30,8 +30,10 @@ class Stack:
 
     def rows(self, job_id: str) -> list[dict[str, Any]]:
         out = self.dynamodb.query(
-            TableName=TABLE, KeyConditionExpression="jobId = :j",
-            ExpressionAttributeValues={":j": {"S": job_id}}, ConsistentRead=True,
+            TableName=TABLE,
+            KeyConditionExpression="jobId = :j",
+            ExpressionAttributeValues={":j": {"S": job_id}},
+            ConsistentRead=True,
         )
         return list(out["Items"])
 
@@ -46,10 +48,11 @@ def stack(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         dynamodb.create_table(
             TableName=TABLE,
-            AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"},
-                                  {"AttributeName": "batchId", "AttributeType": "N"}],
-            KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"},
-                       {"AttributeName": "batchId", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "jobId", "AttributeType": "S"},
+                {"AttributeName": "batchId", "AttributeType": "N"},
+            ],
+            KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}, {"AttributeName": "batchId", "KeyType": "RANGE"}],
             BillingMode="PAY_PER_REQUEST",
         )
         s3 = boto3.client("s3", region_name="us-east-1")
@@ -57,8 +60,7 @@ def stack(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         iam = boto3.client("iam", region_name="us-east-1")
         role = iam.create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         sfn = boto3.client("stepfunctions", region_name="us-east-1")
-        arn = sfn.create_state_machine(name=STATE_MACHINE, definition=WAIT_DEFINITION, roleArn=role)[
-            "stateMachineArn"]
+        arn = sfn.create_state_machine(name=STATE_MACHINE, definition=WAIT_DEFINITION, roleArn=role)["stateMachineArn"]
         monkeypatch.setenv("TASKS_TABLE_NAME", TABLE)
         monkeypatch.setenv("BATCH_INPUTS_BUCKET", BUCKET)
         monkeypatch.setenv("STATE_MACHINE_ARN", arn)

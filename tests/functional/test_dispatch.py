@@ -25,8 +25,12 @@ def test_dispatch_writes_the_batch_file_and_starts_the_execution(stack, lambda_c
     execution = stack.sfn.describe_execution(executionArn=out["workflowArn"])
     assert execution["name"] == out["jobId"]
     state = json.loads(execution["input"])
-    assert state["round"] == {"index": 0, "firstBatchId": 0, "nextBatchId": 10,
-                              "inputJobsFile": f"jobs/{out['jobId']}/batches-0-10.json"}
+    assert state["round"] == {
+        "index": 0,
+        "firstBatchId": 0,
+        "nextBatchId": 10,
+        "inputJobsFile": f"jobs/{out['jobId']}/batches-0-10.json",
+    }
     assert state["jobParameters"] == {"mask": "m1"}
     assert state["startTime"] < state["deadline"]
     assert state["maxParallelism"] == 5000
@@ -44,8 +48,7 @@ def test_dispatch_writes_only_the_first_round(stack, lambda_context, monkeypatch
     # 10 batches > 4 per round: batch size enlarged to ceil(1000 / 2 / 4) = 125 -> 8 batches
     assert (out["numBatches"], state["batchSize"], state["maxParallelism"]) == (8, 125, 4)
     assert state["round"]["nextBatchId"] == 4
-    assert len(json.loads(stack.s3.get_object(Bucket=BUCKET, Key=state["round"]["inputJobsFile"])
-                          ["Body"].read())) == 4
+    assert len(json.loads(stack.s3.get_object(Bucket=BUCKET, Key=state["round"]["inputJobsFile"])["Body"].read())) == 4
 
 
 def test_next_round_writes_the_following_batches(stack, lambda_context, monkeypatch):
@@ -53,8 +56,12 @@ def test_next_round_writes_the_following_batches(stack, lambda_context, monkeypa
     out = dispatch_handler.handler(JOB, lambda_context)
     state = json.loads(stack.sfn.describe_execution(executionArn=out["workflowArn"])["input"])
     nxt = dispatch_handler.next_batches(state, lambda_context)
-    assert nxt == {"index": 1, "firstBatchId": 4, "nextBatchId": 8,
-                   "inputJobsFile": f"jobs/{out['jobId']}/batches-4-8.json"}
+    assert nxt == {
+        "index": 1,
+        "firstBatchId": 4,
+        "nextBatchId": 8,
+        "inputJobsFile": f"jobs/{out['jobId']}/batches-4-8.json",
+    }
     batches = json.loads(stack.s3.get_object(Bucket=BUCKET, Key=nxt["inputJobsFile"])["Body"].read())
     assert [b["batchId"] for b in batches] == [4, 5, 6, 7]
     assert batches[-1]["endIndex"] == 1000

@@ -15,8 +15,14 @@ from .conftest import BUCKET, TABLE
 
 
 def persist(job_id, batch_id, output, ctx, **extra):
-    event = {"jobId": job_id, "batchId": batch_id, "startedAt": "2026-01-01T00:00:00.000Z",
-             "endedAt": "2026-01-01T00:00:01.500Z", "output": output, **extra}
+    event = {
+        "jobId": job_id,
+        "batchId": batch_id,
+        "startedAt": "2026-01-01T00:00:00.000Z",
+        "endedAt": "2026-01-01T00:00:01.500Z",
+        "output": output,
+        **extra,
+    }
     return persist_handler.handler(event, ctx)
 
 
@@ -71,8 +77,10 @@ def test_results_written_by_the_worker_are_recorded_by_pointer(stack, lambda_con
 
 
 def test_original_contract_worker_row_is_kept(stack, lambda_context):
-    stack.dynamodb.put_item(TableName=TABLE, Item={
-        "jobId": {"S": "job-4"}, "batchId": {"N": "2"}, "results": {"S": "[9]"}, "ttl": {"N": "123"}})
+    stack.dynamodb.put_item(
+        TableName=TABLE,
+        Item={"jobId": {"S": "job-4"}, "batchId": {"N": "2"}, "results": {"S": "[9]"}, "ttl": {"N": "123"}},
+    )
     out = persist("job-4", 2, None, lambda_context)
     assert out["selfPersisted"] is True
     (row,) = stack.rows("job-4")
@@ -81,27 +89,38 @@ def test_original_contract_worker_row_is_kept(stack, lambda_context):
 
 
 def test_failure_is_recorded_with_error_and_cause(stack, lambda_context):
-    event = {"jobId": "job-5", "batchId": 1, "startedAt": None, "endedAt": None,
-             "error": "ValueError", "cause": '{"errorMessage": "bad pixel"}'}
+    event = {
+        "jobId": "job-5",
+        "batchId": 1,
+        "startedAt": None,
+        "endedAt": None,
+        "error": "ValueError",
+        "cause": '{"errorMessage": "bad pixel"}',
+    }
     persist_handler.handler(event, lambda_context)
     (row,) = stack.rows("job-5")
     assert (attr(row, "status"), attr(row, "error")) == ("failed", "ValueError")
     assert "bad pixel" in attr(row, "cause")
 
 
-@pytest.mark.parametrize("output", [
-    {"results": [1], "nresults": "two"},
-    {"resultsS3Uri": "http://not-s3"},
-    {"results": {"a": 1}, "resultsMimeType": "text/csv"},
-])
+@pytest.mark.parametrize(
+    "output",
+    [
+        {"results": [1], "nresults": "two"},
+        {"resultsS3Uri": "http://not-s3"},
+        {"results": {"a": 1}, "resultsMimeType": "text/csv"},
+    ],
+)
 def test_invalid_worker_output_becomes_a_failed_batch(stack, lambda_context, output):
     persist("job-6", 0, output, lambda_context)
     (row,) = stack.rows("job-6")
     assert (attr(row, "status"), attr(row, "error")) == ("failed", "Burst.InvalidWorkerOutput")
 
 
-@pytest.mark.parametrize("event", [{"batchId": 1, "output": 1}, {"jobId": "j", "batchId": "1", "output": 1},
-                                   {"jobId": "j", "batchId": 1}, [1]])
+@pytest.mark.parametrize(
+    "event",
+    [{"batchId": 1, "output": 1}, {"jobId": "j", "batchId": "1", "output": 1}, {"jobId": "j", "batchId": 1}, [1]],
+)
 def test_malformed_persist_events_are_refused(stack, lambda_context, event):
     with pytest.raises(InvalidEvent):
         persist_handler.handler(event, lambda_context)
@@ -109,8 +128,13 @@ def test_malformed_persist_events_are_refused(stack, lambda_context, event):
 
 def job_event(job_id, num_batches, *, deadline_in=3600, **extra):
     now = datetime.now(UTC)
-    return {"jobId": job_id, "numBatches": num_batches, "startTime": iso_timestamp(now - timedelta(seconds=5)),
-            "deadline": iso_timestamp(now + timedelta(seconds=deadline_in)), **extra}
+    return {
+        "jobId": job_id,
+        "numBatches": num_batches,
+        "startTime": iso_timestamp(now - timedelta(seconds=5)),
+        "deadline": iso_timestamp(now + timedelta(seconds=deadline_in)),
+        **extra,
+    }
 
 
 def test_monitor_counts_across_pages(stack, lambda_context):
@@ -133,10 +157,10 @@ def test_monitor_reports_the_deadline(stack, lambda_context):
 def test_summary_within_tolerance(stack, lambda_context):
     for batch_id in range(19):
         persist("job-9", batch_id, [batch_id], lambda_context)
-    persist_handler.handler({"jobId": "job-9", "batchId": 19, "error": "KeyError", "cause": "boom"},
-                            lambda_context)
-    out = monitor_handler.handler(job_event("job-9", 20, action="summarize", toleratedPercentageFailure=10),
-                                  lambda_context)
+    persist_handler.handler({"jobId": "job-9", "batchId": 19, "error": "KeyError", "cause": "boom"}, lambda_context)
+    out = monitor_handler.handler(
+        job_event("job-9", 20, action="summarize", toleratedPercentageFailure=10), lambda_context
+    )
     assert out["status"] == "succeeded"
     assert out["failedBatches"] == [{"batchId": 19, "error": "KeyError", "cause": "boom"}]
     assert (out["succeededBatches"], out["failedBatchCount"], out["completed"]) == (19, 1, False)
@@ -145,8 +169,9 @@ def test_summary_within_tolerance(stack, lambda_context):
 
 def test_summary_above_tolerance_counts_missing_rows_as_failed(stack, lambda_context):
     persist("job-10", 0, [0], lambda_context)
-    out = monitor_handler.handler(job_event("job-10", 3, action="summarize", toleratedPercentageFailure=50),
-                                  lambda_context)
+    out = monitor_handler.handler(
+        job_event("job-10", 3, action="summarize", toleratedPercentageFailure=50), lambda_context
+    )
     assert out["status"] == "failed"
     assert out["error"] == "Burst.TooManyFailures"
     assert [f["batchId"] for f in out["failedBatches"]] == [1, 2]
@@ -165,8 +190,9 @@ def test_summary_after_the_deadline_reports_unprocessed_batches(stack, lambda_co
 
 def test_long_failure_lists_spill_to_s3(stack, lambda_context):
     for batch_id in range(120):
-        persist_handler.handler({"jobId": "job-12", "batchId": batch_id, "error": "E",
-                                 "cause": "c" * 3000}, lambda_context)
+        persist_handler.handler(
+            {"jobId": "job-12", "batchId": batch_id, "error": "E", "cause": "c" * 3000}, lambda_context
+        )
     out = monitor_handler.handler(job_event("job-12", 120, action="summarize"), lambda_context)
     assert out["failedBatchCount"] == 120
     assert 0 < len(out["failedBatches"]) < 120
@@ -179,8 +205,7 @@ def test_long_failure_lists_spill_to_s3(stack, lambda_context):
 
 def test_monitor_rejects_a_malformed_event(stack, lambda_context):
     with pytest.raises(InvalidEvent, match="monitor event: deadline"):
-        monitor_handler.handler({"jobId": "j", "numBatches": 1, "startTime": "2026-01-01T00:00:00Z"},
-                                lambda_context)
+        monitor_handler.handler({"jobId": "j", "numBatches": 1, "startTime": "2026-01-01T00:00:00Z"}, lambda_context)
 
 
 def test_cleanup_deletes_the_batch_file(stack, lambda_context):

@@ -46,7 +46,11 @@ def sls_package(tmp_path_factory: pytest.TempPathFactory, *args: str) -> Package
     out = tmp_path_factory.mktemp("sls")
     result = subprocess.run(
         ["npx", "sls", "package", *args, "--package", str(out)],
-        cwd=ROOT, env=sls_env(), capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=sls_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     template = json.loads((out / "cloudformation-template-update-stack.json").read_text())
@@ -66,5 +70,4 @@ def default_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
 
 @pytest.fixture(scope="session")
 def traced_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
-    return sls_package(tmp_path_factory, "-s", "prod", "--org", "myorg", "--region", "eu-west-1",
-                       "--tracing", "true")
+    return sls_package(tmp_path_factory, "-s", "prod", "--org", "myorg", "--region", "eu-west-1", "--tracing", "true")

@@ -31,9 +31,16 @@ def test_defaults():
 
 
 def test_integer_strings_are_accepted_for_compatibility():
-    request = parse_job_request(with_(datasetStartIndex="10", datasetEndIndex="100", batchSize=" 20 ",
-                                      maxParallelism="7", jobsTimeoutSecs="60",
-                                      toleratedPercentageFailure="2.5"))
+    request = parse_job_request(
+        with_(
+            datasetStartIndex="10",
+            datasetEndIndex="100",
+            batchSize=" 20 ",
+            maxParallelism="7",
+            jobsTimeoutSecs="60",
+            toleratedPercentageFailure="2.5",
+        )
+    )
     assert (request.dataset_start_index, request.dataset_end_index, request.batch_size) == (10, 100, 20)
     assert (request.max_parallelism, request.jobs_timeout_secs) == (7, 60)
     assert request.tolerated_percentage_failure == 2.5
@@ -89,7 +96,7 @@ def test_event_must_be_an_object():
 
 def test_job_parameters_too_large_for_step_functions():
     big = {"mask": "x" * MAX_JOB_PARAMETERS_BYTES}
-    with pytest.raises(PayloadTooLarge, match="jobParameters: is .* bytes as JSON; at most"):
+    with pytest.raises(PayloadTooLarge, match=r"jobParameters: is .* bytes as JSON; at most"):
         parse_job_request(with_(jobParameters=big))
 
 

@@ -51,8 +51,9 @@ def test_rounds_partition_the_batch_ids(rng, batch_size, parallelism):
 def test_batch_file_is_the_json_of_the_round(rng, batch_size, parallelism):
     plan = plan_partition(rng[0], rng[1], batch_size, parallelism, 2)
     lo, hi = plan.round_bounds(0)
-    expected = [{"batchId": b.batch_id, "startIndex": b.start_index, "endIndex": b.end_index}
-                for b in plan.batches(lo, hi)]
+    expected = [
+        {"batchId": b.batch_id, "startIndex": b.start_index, "endIndex": b.end_index} for b in plan.batches(lo, hi)
+    ]
     assert json.loads(plan.batches_json(lo, hi)) == expected
 
 

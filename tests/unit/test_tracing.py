@@ -12,8 +12,7 @@ def imports_xray(env_value: str | None) -> bool:
     if env_value is not None:
         env["BURST_TRACING"] = env_value
     code = "import sys, handlers.dispatch, handlers.persist; print('aws_xray_sdk' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     return out.stdout.strip() == "True"
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks of burst-compute (`make bench`); results go to bench/results/."""

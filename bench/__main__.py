@@ -1,0 +1,21 @@
+"""`python -m bench [name ...]`: run the benchmarks and write bench/results/."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+BENCHMARKS = ["dispatch_bench"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="*", choices=BENCHMARKS + [[]], help="benchmarks to run (default: all)")
+    args = parser.parse_args()
+    for name in args.names or BENCHMARKS:
+        print(f"== {name}")
+        importlib.import_module(f"bench.{name}").run()
+
+
+if __name__ == "__main__":
+    main()

@@ -10,8 +10,13 @@ BENCHMARKS = ["dispatch_bench"]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("names", nargs="*", choices=BENCHMARKS + [[]], help="benchmarks to run (default: all)")
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all)"
+    )
     args = parser.parse_args()
+    unknown = sorted(set(args.names) - set(BENCHMARKS))
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; expected some of: {', '.join(BENCHMARKS)}")
     for name in args.names or BENCHMARKS:
         print(f"== {name}")
         importlib.import_module(f"bench.{name}").run()

@@ -1,0 +1,198 @@
+"""Every JSON example of docs/Interfaces.md against the code and the state machine definition."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import yaml
+
+from burst_core.exceptions import BurstError
+from burst_core.job import parse_job_request
+from burst_core.monitor import summarize
+from burst_core.persist import _shape_results
+from burst_core.persistence import BatchRecord
+from tests.conftest import ROOT
+
+DOC = (ROOT / "docs" / "Interfaces.md").read_text()
+EXAMPLES: dict[str, Any] = {
+    name: json.loads(body)
+    for name, body in re.findall(r"<!-- example: ([\w-]+) -->\n```json\n(.*?)\n```", DOC, flags=re.S)
+}
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def lifecycle_states() -> dict[str, Any]:
+    definition = yaml.load((ROOT / "step-functions.yml").read_text(), Loader=_Loader)  # noqa: S506
+    states = dict(definition["stateMachines"]["jobLifecycle"]["definition"]["States"])
+    states.update(states["MapJobs"]["ItemProcessor"]["States"])
+    return states
+
+
+def payload_keys(state: dict[str, Any]) -> set[str]:
+    return {key.removesuffix(".$") for key in state["Parameters"]["Payload"]}
+
+
+def test_every_example_is_found_and_parsed():
+    assert len(re.findall(r"<!-- example:", DOC)) == len(EXAMPLES) >= 14
+
+
+def test_dispatch_input_is_valid():
+    request = parse_job_request(EXAMPLES["dispatch-input"])
+    assert request.job_parameters == EXAMPLES["dispatch-input"]["jobParameters"]
+
+
+def test_dispatch_output_matches_the_dispatcher(aws_env):
+    import boto3
+    from moto import mock_aws
+
+    from burst_core.config import Settings
+    from burst_core.dispatch import Dispatcher
+
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="burst-doc-test")
+        sfn = boto3.client("stepfunctions")
+        role = boto3.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        arn = sfn.create_state_machine(
+            name="janelia-burst-compute-dev-lifecycle",
+            definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+            roleArn=role,
+        )["stateMachineArn"]
+        out = Dispatcher(Settings("t", "burst-doc-test", arn), s3=s3, stepfunctions=sfn).dispatch(
+            EXAMPLES["dispatch-input"]
+        )
+    example = EXAMPLES["dispatch-output"]
+    assert set(out) == set(example)
+    assert (out["numBatches"], out["batchSize"]) == (example["numBatches"], example["batchSize"])
+    start = datetime.fromisoformat(out["startTime"].replace("Z", "+00:00"))
+    deadline = datetime.fromisoformat(out["deadline"].replace("Z", "+00:00"))
+    assert (deadline - start).total_seconds() == EXAMPLES["dispatch-input"]["jobsTimeoutSecs"]
+    assert out["workflowArn"].endswith(":execution:janelia-burst-compute-dev-lifecycle:" + out["jobId"])
+
+
+def test_dispatch_error_example():
+    with pytest.raises(BurstError) as caught:
+        parse_job_request(EXAMPLES["dispatch-error-input"])
+    assert {"errorType": type(caught.value).__name__, "errorMessage": str(caught.value)} == EXAMPLES[
+        "dispatch-error-output"
+    ]
+
+
+def test_worker_input_is_what_the_state_machine_sends():
+    assert payload_keys(lifecycle_states()["ExecuteBatch"]) == set(EXAMPLES["worker-input"])
+
+
+@pytest.mark.parametrize(
+    ("name", "mime", "nresults"),
+    [
+        ("worker-output-results", "application/json", 2),
+        ("worker-output-plain", "application/json", 2),
+        ("worker-output-text", "text/csv", 1),
+    ],
+)
+def test_worker_outputs_are_stored(name, mime, nresults):
+    body, uri, got_mime, got_n = _shape_results(EXAMPLES[name])
+    assert (uri, got_mime, got_n) == (None, mime, nresults)
+    assert body is not None
+
+
+def test_worker_output_pointer():
+    body, uri, _, nresults = _shape_results(EXAMPLES["worker-output-s3"])
+    assert (body, uri, nresults) == (None, EXAMPLES["worker-output-s3"]["resultsS3Uri"], 25000)
+
+
+def test_persisted_row_holds_what_persist_writes():
+    row = EXAMPLES["persisted-row"]
+    body, _, mime, nresults = _shape_results(EXAMPLES["worker-output-results"])
+    assert body is not None
+    assert (row["results"], row["resultsMimeType"], row["nresults"]) == (body.decode(), mime, nresults)
+    assert set(row) == {
+        "jobId",
+        "batchId",
+        "status",
+        "results",
+        "resultsMimeType",
+        "nresults",
+        "startedAt",
+        "endedAt",
+        "ttl",
+    }
+
+
+class _Table:
+    def __init__(self, records: list[BatchRecord]) -> None:
+        self._records = records
+
+    def records(self, job_id: str) -> list[BatchRecord]:
+        return self._records
+
+
+def _summary_for(example: dict[str, Any], records: list[BatchRecord], now: datetime) -> dict[str, Any]:
+    event = {
+        "jobId": example["jobId"],
+        "numBatches": example["numBatches"],
+        "startTime": example["startTime"],
+        "deadline": example["deadline"],
+        "toleratedPercentageFailure": example["toleratedPercentageFailure"],
+    }
+    return summarize(event, _Table(records), now=lambda: now)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["combiner-input-succeeded", "combiner-input-timed-out"])
+def test_combiner_input_is_what_the_state_machine_sends(name):
+    states = lifecycle_states()
+    assert payload_keys(states["Combine"]) == set(EXAMPLES[name])
+    assert states["CombineError"]["Parameters"] == states["Combine"]["Parameters"]
+
+
+def test_combiner_summary_fields_come_from_the_summary():
+    example = EXAMPLES["combiner-input-succeeded"]
+    failed = example["failedBatches"][0]
+    records = [BatchRecord(i, "succeeded") for i in range(100) if i != failed["batchId"]]
+    records.append(BatchRecord(failed["batchId"], "failed", failed["error"], failed["cause"]))
+    now = datetime(2026, 11, 24, 12, 0, 41, 300000, tzinfo=UTC)
+    summary = _summary_for(example, records, now)
+    for key, value in summary.items():
+        if key != "toleratedPercentageFailure" and key != "numBatches":
+            assert example[key] == value, key
+
+
+def test_timed_out_summary():
+    example = EXAMPLES["combiner-input-timed-out"]
+    records = [BatchRecord(i, "succeeded") for i in range(60)]
+    now = datetime(2026, 11, 24, 12, 15, 5, 200000, tzinfo=UTC)
+    summary = _summary_for(example, records, now)
+    for key, value in summary.items():
+        if key != "toleratedPercentageFailure" and key != "numBatches":
+            assert example[key] == value, key
+
+
+def test_execution_output_is_what_job_succeeded_returns():
+    parameters = lifecycle_states()["JobSucceeded"]["Parameters"]
+    assert {key.removesuffix(".$") for key in parameters} == set(EXAMPLES["execution-output"])
+
+
+@pytest.mark.parametrize("name", ["worker-policy", "combiner-policy"])
+def test_policies_are_policy_documents(name):
+    policy = EXAMPLES[name]
+    assert policy["Version"] == "2012-10-17"
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        assert "*" not in json.dumps(statement["Action"])
+    assert "mapjobsinputs/results/*" in json.dumps(policy)
+
+
+def test_cross_stack_outputs_exist_in_serverless_yml():
+    serverless = (ROOT / "serverless.yml").read_text()
+    for output in re.findall(r"\$\{cf:janelia-burst-compute-dev\.(\w+)\}", DOC):
+        assert re.search(rf"^    {output}:\n      Description:", serverless, flags=re.M), output

@@ -32,7 +32,7 @@ _Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 
 def lifecycle_states() -> dict[str, Any]:
-    definition = yaml.load((ROOT / "step-functions.yml").read_text(), Loader=_Loader)  # noqa: S506
+    definition = yaml.load((ROOT / "step-functions.yml").read_text(), Loader=_Loader)
     states = dict(definition["stateMachines"]["jobLifecycle"]["definition"]["States"])
     states.update(states["MapJobs"]["ItemProcessor"]["States"])
     return states
@@ -163,7 +163,7 @@ def test_combiner_summary_fields_come_from_the_summary():
     now = datetime(2026, 11, 24, 12, 0, 41, 300000, tzinfo=UTC)
     summary = _summary_for(example, records, now)
     for key, value in summary.items():
-        if key != "toleratedPercentageFailure" and key != "numBatches":
+        if key not in {"toleratedPercentageFailure", "numBatches"}:
             assert example[key] == value, key
 
 
@@ -173,7 +173,7 @@ def test_timed_out_summary():
     now = datetime(2026, 11, 24, 12, 15, 5, 200000, tzinfo=UTC)
     summary = _summary_for(example, records, now)
     for key, value in summary.items():
-        if key != "toleratedPercentageFailure" and key != "numBatches":
+        if key not in {"toleratedPercentageFailure", "numBatches"}:
             assert example[key] == value, key
 
 

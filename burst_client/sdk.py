@@ -1,0 +1,257 @@
+"""Python SDK: start burst jobs and follow them, identically on AWS and on the local endpoint.
+
+    from burst_client import BurstClient
+
+    client = BurstClient(org="myorg", stage="prod")
+    job = client.dispatch("myorg-search-prod-worker", "myorg-search-prod-combiner", 0, 100_000,
+                          batch_size=100, job_parameters={"threshold": 0.8})
+    status = job.wait(progress=True)
+    print(status.state, job.output())
+
+boto3 honours AWS_ENDPOINT_URL, so the same code reaches the local endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+
+from botocore.exceptions import ClientError as BotoClientError
+from tqdm import tqdm
+
+from burst_client.aws import Clients, translated_errors
+from burst_client.errors import DispatchRejected, JobNotFound, JobWaitTimeout, StackNotDeployed
+
+RUNNING, SUCCEEDED, FAILED, TIMED_OUT, CANCELLED = "running", "succeeded", "failed", "timed out", "cancelled"
+JOB_TIMED_OUT_ERROR = "Burst.JobTimedOut"
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The deployed burst-compute stack's outputs."""
+
+    name: str
+    tasks_table: str
+    bucket: str
+    state_machine_arn: str
+    dispatch_function: str
+    monitor_function: str
+
+
+def stack_name(org: str, stage: str) -> str:
+    return f"{org}-burst-compute-{stage}"
+
+
+def find_stack(clients: Clients, org: str, stage: str) -> Stack:
+    name = stack_name(org, stage)
+    with translated_errors():
+        try:
+            described = clients("cloudformation").describe_stacks(StackName=name)["Stacks"][0]
+        except BotoClientError as exc:
+            if "does not exist" in str(exc):
+                raise StackNotDeployed(
+                    f"stack {name} is not deployed in {clients.region}: deploy it with "
+                    f"`npx sls deploy -s {stage} --org {org}` (or pass the right --org/--stage/--region)"
+                ) from None
+            raise
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    needed = ["TasksTable", "MapJobsInputsBucket", "JobLifecycleStateMachine", "DispatchLambdaFunction",
+              "MonitorLambdaFunction"]
+    missing = [key for key in needed if key not in outputs]
+    if missing:
+        raise StackNotDeployed(f"stack {name} has no output(s) {', '.join(missing)}: is it a burst-compute stack?")
+    return Stack(name, outputs["TasksTable"], outputs["MapJobsInputsBucket"], outputs["JobLifecycleStateMachine"],
+                 outputs["DispatchLambdaFunction"], outputs["MonitorLambdaFunction"])
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    job_id: str
+    state: str
+    num_batches: int
+    done: int
+    failed: int
+    pending: int
+    elapsed_secs: float
+    error: str | None = None
+    cause: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state != RUNNING
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"jobId": self.job_id, "state": self.state, "numBatches": self.num_batches, "done": self.done,
+                "failed": self.failed, "pending": self.pending, "elapsedSecs": round(self.elapsed_secs, 3),
+                "error": self.error, "cause": self.cause}
+
+
+def _state_of(execution: dict[str, Any]) -> str:
+    status = execution["status"]
+    if status == "RUNNING":
+        return RUNNING
+    if status == "SUCCEEDED":
+        return SUCCEEDED
+    if status == "ABORTED":
+        return CANCELLED
+    if status == "TIMED_OUT" or execution.get("error") == JOB_TIMED_OUT_ERROR:
+        return TIMED_OUT
+    return FAILED
+
+
+class Job:
+    """A dispatched job: its execution and its batch rows."""
+
+    def __init__(self, client: BurstClient, job_id: str, execution_arn: str) -> None:
+        self.client = client
+        self.job_id = job_id
+        self.execution_arn = execution_arn
+
+    def __repr__(self) -> str:
+        return f"Job({self.job_id!r})"
+
+    def describe(self) -> dict[str, Any]:
+        with translated_errors():
+            return dict(self.client.clients("stepfunctions").describe_execution(executionArn=self.execution_arn))
+
+    @cached_property
+    def input(self) -> dict[str, Any]:
+        """The job's state at dispatch (numBatches, batchSize, startTime, deadline, ...)."""
+        return dict(json.loads(self.describe()["input"]))
+
+    @property
+    def num_batches(self) -> int:
+        return int(self.input["numBatches"])
+
+    def counts(self) -> tuple[int, int]:
+        """(rows recorded, rows failed) in one consistent paginated COUNT query."""
+        request: dict[str, Any] = {
+            "TableName": self.client.stack.tasks_table,
+            "KeyConditionExpression": "jobId = :j",
+            "FilterExpression": "#s = :failed",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":j": {"S": self.job_id}, ":failed": {"S": "failed"}},
+            "Select": "COUNT",
+            "ConsistentRead": True,
+        }
+        recorded = failed = 0
+        dynamodb = self.client.clients("dynamodb")
+        with translated_errors():
+            while True:
+                page = dynamodb.query(**request)
+                recorded += int(page["ScannedCount"])
+                failed += int(page["Count"])
+                if "LastEvaluatedKey" not in page:
+                    return recorded, failed
+                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def status(self) -> JobStatus:
+        execution = self.describe()
+        recorded, failed = self.counts()
+        start = execution["startDate"]
+        end = execution.get("stopDate") or datetime.now(UTC)
+        return JobStatus(
+            job_id=self.job_id,
+            state=_state_of(execution),
+            num_batches=self.num_batches,
+            done=recorded - failed,
+            failed=failed,
+            pending=max(self.num_batches - recorded, 0),
+            elapsed_secs=(end - start).total_seconds(),
+            error=execution.get("error"),
+            cause=execution.get("cause"),
+        )
+
+    def wait(
+        self,
+        timeout: float | None = None,
+        *,
+        progress: bool = False,
+        poll_interval: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> JobStatus:
+        """Poll until the job ends; with ``progress`` show a bar of batches done and failed."""
+        deadline = None if timeout is None else clock() + timeout
+        bar = tqdm(total=self.num_batches, unit="batch", desc=self.job_id[:8], disable=not progress,
+                   dynamic_ncols=True)
+        try:
+            while True:
+                status = self.status()
+                bar.set_postfix(failed=status.failed, refresh=False)
+                bar.update(status.done + status.failed - bar.n)
+                if status.finished:
+                    return status
+                if deadline is not None and clock() >= deadline:
+                    raise JobWaitTimeout(f"job {self.job_id} still running after {timeout:g} s")
+                sleep(poll_interval)
+        finally:
+            bar.close()
+
+    def output(self) -> Any:
+        """The execution's output (the combiner's result under "result") once it succeeded, else None."""
+        execution = self.describe()
+        return json.loads(execution["output"]) if execution.get("output") else None
+
+
+class BurstClient:
+    """Entry point of the SDK: finds the stack from org and stage, dispatches and finds jobs."""
+
+    def __init__(self, org: str = "janelia", stage: str = "dev", *, region: str | None = None,
+                 profile: str | None = None, clients: Clients | None = None) -> None:
+        self.org, self.stage = org, stage
+        self.clients = clients or Clients(region=region, profile=profile)
+
+    @cached_property
+    def stack(self) -> Stack:
+        return find_stack(self.clients, self.org, self.stage)
+
+    def dispatch(
+        self,
+        worker: str,
+        combiner: str,
+        start: int,
+        end: int,
+        *,
+        batch_size: int | None = None,
+        max_parallelism: int | None = None,
+        jobs_timeout_secs: int | None = None,
+        tolerated_percentage_failure: float | None = None,
+        job_parameters: dict[str, Any] | None = None,
+    ) -> Job:
+        event: dict[str, Any] = {"workerFunctionName": worker, "combinerFunctionName": combiner,
+                                 "datasetStartIndex": start, "datasetEndIndex": end}
+        optional = {"batchSize": batch_size, "maxParallelism": max_parallelism,
+                    "jobsTimeoutSecs": jobs_timeout_secs, "toleratedPercentageFailure": tolerated_percentage_failure,
+                    "jobParameters": job_parameters}
+        event.update({key: value for key, value in optional.items() if value is not None})
+        return self.dispatch_event(event)
+
+    def dispatch_event(self, event: dict[str, Any]) -> Job:
+        """Invoke the dispatch function with a raw event (docs/Interfaces.md)."""
+        with translated_errors():
+            response = self.clients("lambda").invoke(FunctionName=self.stack.dispatch_function,
+                                                     Payload=json.dumps(event).encode())
+        payload = json.loads(response["Payload"].read() or b"null")
+        if response.get("FunctionError"):
+            error_type = payload.get("errorType", "Error") if isinstance(payload, dict) else "Error"
+            message = payload.get("errorMessage", str(payload)) if isinstance(payload, dict) else str(payload)
+            raise DispatchRejected(error_type, message)
+        return Job(self, payload["jobId"], payload["workflowArn"])
+
+    def job(self, job_id: str) -> Job:
+        """A job found again from its id (the execution is named after it)."""
+        arn = self.stack.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job_id}"
+        with translated_errors():
+            try:
+                self.clients("stepfunctions").describe_execution(executionArn=arn)
+            except BotoClientError as exc:
+                if exc.response["Error"]["Code"] in {"ExecutionDoesNotExist", "InvalidArn"}:
+                    raise JobNotFound(f"job {job_id} not found in stack {self.stack.name}") from None
+                raise
+        return Job(self, job_id, arn)

@@ -18,8 +18,13 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_conne
 class Clients:
     """Lazily created boto3 clients of one session (AWS or the local endpoint via AWS_ENDPOINT_URL)."""
 
-    def __init__(self, region: str | None = None, profile: str | None = None, endpoint_url: str | None = None,
-                 session: Any = None) -> None:
+    def __init__(
+        self,
+        region: str | None = None,
+        profile: str | None = None,
+        endpoint_url: str | None = None,
+        session: Any = None,
+    ) -> None:
         self.session = session or boto3.Session(profile_name=profile, region_name=region)
         self.region = self.session.region_name or "us-east-1"
         self.endpoint_url = endpoint_url

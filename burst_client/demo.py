@@ -51,8 +51,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     log = PROJECT_ROOT / ".burst-local" / "endpoint.log"
     started = _step(f"starting the local AWS endpoint on 127.0.0.1:{args.port} (log: {log})")
     with EndpointProcess(args.port, log) as url:
-        for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": url}.items():
+        for key, value in {
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": url,
+        }.items():
             os.environ[key] = value
         t = _step(f"deploying burst-compute (npx sls deploy --stage {STAGE} --org {ORG})")
         deploy(PROJECT_ROOT, STAGE, ORG, endpoint_url=url)
@@ -61,11 +65,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         deploy(EXAMPLE, STAGE, ORG, endpoint_url=url)
         print(f"    done in {time.monotonic() - t:.1f} s")
         client = BurstClient(ORG, STAGE, clients=Clients(endpoint_url=url))
-        _step(f"searching {args.items} images in batches of {args.batch_size} for the best {args.top_k} "
-              f"matches of the mask of image {args.target}")
+        _step(
+            f"searching {args.items} images in batches of {args.batch_size} for the best {args.top_k} "
+            f"matches of the mask of image {args.target}"
+        )
         job = client.dispatch(
-            f"{ORG}-mask-search-{STAGE}-worker", f"{ORG}-mask-search-{STAGE}-combiner", 0, args.items,
-            batch_size=args.batch_size, job_parameters={"mask": mask_of(args.target), "topK": args.top_k},
+            f"{ORG}-mask-search-{STAGE}-worker",
+            f"{ORG}-mask-search-{STAGE}-combiner",
+            0,
+            args.items,
+            batch_size=args.batch_size,
+            job_parameters={"mask": mask_of(args.target), "topK": args.top_k},
         )
         print(f"    job {job.job_id}")
         status = job.wait(timeout=600, progress=True, poll_interval=0.5)

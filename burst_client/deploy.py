@@ -12,8 +12,12 @@ from pathlib import Path
 from burst_client.errors import ClientError, ToolMissing
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
-                     "AWS_REGION": "us-east-1"}
+LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
 
 
 class DeployFailed(ClientError):
@@ -33,8 +37,14 @@ def sls_environment(endpoint_url: str | None = None, extra: Mapping[str, str] | 
     return env
 
 
-def sls(command: list[str], service_dir: Path = PROJECT_ROOT, *, endpoint_url: str | None = None,
-        env: Mapping[str, str] | None = None, timeout: float = 600) -> str:
+def sls(
+    command: list[str],
+    service_dir: Path = PROJECT_ROOT,
+    *,
+    endpoint_url: str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 600,
+) -> str:
     """Run ``npx sls <command>`` in ``service_dir``; returns its output or raises DeployFailed."""
     if shutil.which("npx") is None:
         raise ToolMissing("npx not found: install Node.js 20 or later, then run `npm ci` in the project")
@@ -42,7 +52,11 @@ def sls(command: list[str], service_dir: Path = PROJECT_ROOT, *, endpoint_url: s
         raise ToolMissing(f"the Serverless Framework is not installed: run `npm ci` in {PROJECT_ROOT}")
     result = subprocess.run(
         [str(PROJECT_ROOT / "node_modules" / ".bin" / "sls"), *command],
-        cwd=service_dir, env=sls_environment(endpoint_url, env), capture_output=True, text=True, timeout=timeout,
+        cwd=service_dir,
+        env=sls_environment(endpoint_url, env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         check=False,
     )
     if result.returncode != 0:
@@ -51,8 +65,9 @@ def sls(command: list[str], service_dir: Path = PROJECT_ROOT, *, endpoint_url: s
     return result.stdout
 
 
-def deploy(service_dir: Path, stage: str, org: str, *, endpoint_url: str | None = None,
-           env: Mapping[str, str] | None = None) -> str:
+def deploy(
+    service_dir: Path, stage: str, org: str, *, endpoint_url: str | None = None, env: Mapping[str, str] | None = None
+) -> str:
     return sls(["deploy", "--stage", stage, "--org", org], service_dir, endpoint_url=endpoint_url, env=env)
 
 

@@ -38,8 +38,9 @@ def free_port() -> int:
 class EndpointProcess:
     """``with EndpointProcess(port) as url:`` runs the endpoint for the block, logs to ``log_path``."""
 
-    def __init__(self, port: int, log_path: Path, *, concurrency: int | None = None,
-                 ready_timeout: float = 60.0) -> None:
+    def __init__(
+        self, port: int, log_path: Path, *, concurrency: int | None = None, ready_timeout: float = 60.0
+    ) -> None:
         self.port = port
         self.log_path = log_path
         self.concurrency = concurrency
@@ -52,29 +53,35 @@ class EndpointProcess:
 
     def start(self) -> str:
         if not port_is_free(self.port):
-            raise PortTaken(f"port {self.port} on {HOST} is in use (another local endpoint?): stop it or choose "
-                            "another port (--port, or BURST_LOCAL_PORT for make run)")
+            raise PortTaken(
+                f"port {self.port} on {HOST} is in use (another local endpoint?): stop it or choose "
+                "another port (--port, or BURST_LOCAL_PORT for make run)"
+            )
         command = [sys.executable, "-m", "burst_client.local", "up", "--port", str(self.port)]
         if self.concurrency is not None:
             command += ["--concurrency", str(self.concurrency)]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ),
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ), start_new_session=True
+        )
         log.close()
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise EndpointUnreachable(f"the local endpoint exited at start (see {self.log_path}): "
-                                          + self.log_path.read_text(errors="replace").strip()[-500:])
+                raise EndpointUnreachable(
+                    f"the local endpoint exited at start (see {self.log_path}): "
+                    + self.log_path.read_text(errors="replace").strip()[-500:]
+                )
             try:
                 with socket.create_connection((HOST, self.port), timeout=0.5):
                     return self.url
             except OSError:
                 time.sleep(0.1)
         self.stop()
-        raise EndpointUnreachable(f"the local endpoint did not answer within {self.ready_timeout:g} s "
-                                  f"(see {self.log_path})")
+        raise EndpointUnreachable(
+            f"the local endpoint did not answer within {self.ready_timeout:g} s (see {self.log_path})"
+        )
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -89,6 +96,7 @@ class EndpointProcess:
     def __enter__(self) -> str:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

@@ -60,13 +60,24 @@ def find_stack(clients: Clients, org: str, stage: str) -> Stack:
                 ) from None
             raise
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
-    needed = ["TasksTable", "MapJobsInputsBucket", "JobLifecycleStateMachine", "DispatchLambdaFunction",
-              "MonitorLambdaFunction"]
+    needed = [
+        "TasksTable",
+        "MapJobsInputsBucket",
+        "JobLifecycleStateMachine",
+        "DispatchLambdaFunction",
+        "MonitorLambdaFunction",
+    ]
     missing = [key for key in needed if key not in outputs]
     if missing:
         raise StackNotDeployed(f"stack {name} has no output(s) {', '.join(missing)}: is it a burst-compute stack?")
-    return Stack(name, outputs["TasksTable"], outputs["MapJobsInputsBucket"], outputs["JobLifecycleStateMachine"],
-                 outputs["DispatchLambdaFunction"], outputs["MonitorLambdaFunction"])
+    return Stack(
+        name,
+        outputs["TasksTable"],
+        outputs["MapJobsInputsBucket"],
+        outputs["JobLifecycleStateMachine"],
+        outputs["DispatchLambdaFunction"],
+        outputs["MonitorLambdaFunction"],
+    )
 
 
 @dataclass(frozen=True)
@@ -86,9 +97,17 @@ class JobStatus:
         return self.state != RUNNING
 
     def as_dict(self) -> dict[str, Any]:
-        return {"jobId": self.job_id, "state": self.state, "numBatches": self.num_batches, "done": self.done,
-                "failed": self.failed, "pending": self.pending, "elapsedSecs": round(self.elapsed_secs, 3),
-                "error": self.error, "cause": self.cause}
+        return {
+            "jobId": self.job_id,
+            "state": self.state,
+            "numBatches": self.num_batches,
+            "done": self.done,
+            "failed": self.failed,
+            "pending": self.pending,
+            "elapsedSecs": round(self.elapsed_secs, 3),
+            "error": self.error,
+            "cause": self.cause,
+        }
 
 
 def _state_of(execution: dict[str, Any]) -> str:
@@ -178,8 +197,7 @@ class Job:
     ) -> JobStatus:
         """Poll until the job ends; with ``progress`` show a bar of batches done and failed."""
         deadline = None if timeout is None else clock() + timeout
-        bar = tqdm(total=self.num_batches, unit="batch", desc=self.job_id[:8], disable=not progress,
-                   dynamic_ncols=True)
+        bar = tqdm(total=self.num_batches, unit="batch", desc=self.job_id[:8], disable=not progress, dynamic_ncols=True)
         try:
             while True:
                 status = self.status()
@@ -202,8 +220,15 @@ class Job:
 class BurstClient:
     """Entry point of the SDK: finds the stack from org and stage, dispatches and finds jobs."""
 
-    def __init__(self, org: str = "janelia", stage: str = "dev", *, region: str | None = None,
-                 profile: str | None = None, clients: Clients | None = None) -> None:
+    def __init__(
+        self,
+        org: str = "janelia",
+        stage: str = "dev",
+        *,
+        region: str | None = None,
+        profile: str | None = None,
+        clients: Clients | None = None,
+    ) -> None:
         self.org, self.stage = org, stage
         self.clients = clients or Clients(region=region, profile=profile)
 
@@ -224,19 +249,28 @@ class BurstClient:
         tolerated_percentage_failure: float | None = None,
         job_parameters: dict[str, Any] | None = None,
     ) -> Job:
-        event: dict[str, Any] = {"workerFunctionName": worker, "combinerFunctionName": combiner,
-                                 "datasetStartIndex": start, "datasetEndIndex": end}
-        optional = {"batchSize": batch_size, "maxParallelism": max_parallelism,
-                    "jobsTimeoutSecs": jobs_timeout_secs, "toleratedPercentageFailure": tolerated_percentage_failure,
-                    "jobParameters": job_parameters}
+        event: dict[str, Any] = {
+            "workerFunctionName": worker,
+            "combinerFunctionName": combiner,
+            "datasetStartIndex": start,
+            "datasetEndIndex": end,
+        }
+        optional = {
+            "batchSize": batch_size,
+            "maxParallelism": max_parallelism,
+            "jobsTimeoutSecs": jobs_timeout_secs,
+            "toleratedPercentageFailure": tolerated_percentage_failure,
+            "jobParameters": job_parameters,
+        }
         event.update({key: value for key, value in optional.items() if value is not None})
         return self.dispatch_event(event)
 
     def dispatch_event(self, event: dict[str, Any]) -> Job:
         """Invoke the dispatch function with a raw event (docs/Interfaces.md)."""
         with translated_errors():
-            response = self.clients("lambda").invoke(FunctionName=self.stack.dispatch_function,
-                                                     Payload=json.dumps(event).encode())
+            response = self.clients("lambda").invoke(
+                FunctionName=self.stack.dispatch_function, Payload=json.dumps(event).encode()
+            )
         payload = json.loads(response["Payload"].read() or b"null")
         if response.get("FunctionError"):
             error_type = payload.get("errorType", "Error") if isinstance(payload, dict) else "Error"

@@ -14,8 +14,12 @@ from mask_search.imaging import top_k
 def batch_results(table: str, job_id: str) -> Iterator[Any]:
     """Every succeeded batch's results, reading S3 for the ones stored there."""
     dynamodb, s3 = boto3.client("dynamodb"), boto3.client("s3")
-    request: dict[str, Any] = {"TableName": table, "KeyConditionExpression": "jobId = :j",
-                               "ExpressionAttributeValues": {":j": {"S": job_id}}, "ConsistentRead": True}
+    request: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "jobId = :j",
+        "ExpressionAttributeValues": {":j": {"S": job_id}},
+        "ConsistentRead": True,
+    }
     while True:
         page = dynamodb.query(**request)
         for item in page["Items"]:

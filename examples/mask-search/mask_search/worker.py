@@ -16,12 +16,18 @@ INLINE_LIMIT_BYTES = 200 * 1024
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     params = event["jobParameters"]
-    matches = search(event["startIndex"], event["endIndex"], params["mask"], int(params.get("topK", 10)),
-                     float(params.get("threshold", 0.0)))
+    matches = search(
+        event["startIndex"],
+        event["endIndex"],
+        params["mask"],
+        int(params.get("topK", 10)),
+        float(params.get("threshold", 0.0)),
+    )
     body = json.dumps(matches, separators=(",", ":"))
     if len(body) <= INLINE_LIMIT_BYTES:
         return {"results": matches, "nresults": len(matches)}
     key = f"results/{event['jobId']}/{event['batchId']}.json"
-    boto3.client("s3").put_object(Bucket=event["resultsBucket"], Key=key, Body=body.encode(),
-                                  ContentType="application/json")
+    boto3.client("s3").put_object(
+        Bucket=event["resultsBucket"], Key=key, Body=body.encode(), ContentType="application/json"
+    )
     return {"resultsS3Uri": f"s3://{event['resultsBucket']}/{key}", "nresults": len(matches)}

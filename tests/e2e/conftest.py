@@ -1,0 +1,119 @@
+"""The local AWS endpoint with burst-compute, the testbed and the mask-search example deployed to it."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from burst_client.aws import Clients
+from burst_client.deploy import PROJECT_ROOT, deploy
+from burst_client.endpoint_process import EndpointProcess, free_port
+from burst_client.sdk import BurstClient, Job
+
+ORG, STAGE = "janelia", "e2e"
+TESTBED = Path(__file__).resolve().parent / "testbed"
+EXAMPLE = PROJECT_ROOT / "examples" / "mask-search"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+# several rounds in the rounds test: the deployment allows 4 (the default .env has 2)
+DEPLOY_ENV = {"MAX_BATCHED_JOBS_ITERATIONS": "4"}
+
+
+@dataclass
+class LocalStack:
+    url: str
+    client: BurstClient
+
+    @property
+    def clients(self) -> Clients:
+        return self.client.clients
+
+    def worker(self, service: str = "burst-testbed") -> str:
+        return f"{ORG}-{service}-{STAGE}-worker"
+
+    def combiner(self, service: str = "burst-testbed") -> str:
+        return f"{ORG}-{service}-{STAGE}-combiner"
+
+    def testbed_job(self, start: int, end: int, batch_size: int, **options: Any) -> Job:
+        return self.client.dispatch(self.worker(), self.combiner(), start, end, batch_size=batch_size, **options)
+
+    def combiner_input(self, job: Job) -> dict[str, Any]:
+        body = (
+            self.clients("s3")
+            .get_object(Bucket=self.client.stack.bucket, Key=f"results/{job.job_id}/combiner-input.json")["Body"]
+            .read()
+        )
+        return dict(json.loads(body))
+
+    def invocations(self, job: Job) -> dict[int, list[dict[str, Any]]]:
+        """Worker invocations per batch id (from the testbed worker's markers)."""
+        s3, bucket = self.clients("s3"), self.client.stack.bucket
+        found: dict[int, list[dict[str, Any]]] = {}
+        for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=f"results/{job.job_id}/invocations/"
+        ):
+            for obj in page.get("Contents", []):
+                batch_id = int(obj["Key"].split("/")[3])
+                marker = json.loads(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+                found.setdefault(batch_id, []).append(marker)
+        return found
+
+    def rows(self, job: Job) -> list[dict[str, Any]]:
+        out = self.clients("dynamodb").query(
+            TableName=self.client.stack.tasks_table,
+            KeyConditionExpression="jobId = :j",
+            ExpressionAttributeValues={":j": {"S": job.job_id}},
+            ConsistentRead=True,
+        )
+        return list(out["Items"])
+
+
+@pytest.fixture(scope="session")
+def aws_credentials() -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in [*CREDENTIALS, "AWS_PROFILE", "AWS_ENDPOINT_URL"]}
+    os.environ.update(CREDENTIALS)
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def bring_up(
+    log_dir: Path, *, concurrency: int | None = None, example: bool = True
+) -> tuple[EndpointProcess, LocalStack]:
+    endpoint = EndpointProcess(free_port(), log_dir / "endpoint.log", concurrency=concurrency)
+    url = endpoint.start()
+    try:
+        deploy(PROJECT_ROOT, STAGE, ORG, endpoint_url=url, env=DEPLOY_ENV)
+        deploy(TESTBED, STAGE, ORG, endpoint_url=url)
+        if example:
+            deploy(EXAMPLE, STAGE, ORG, endpoint_url=url)
+    except BaseException:
+        endpoint.stop()
+        print((log_dir / "endpoint.log").read_text()[-3000:])
+        raise
+    return endpoint, LocalStack(url, BurstClient(ORG, STAGE, clients=Clients(endpoint_url=url)))
+
+
+@pytest.fixture(scope="session")
+def local(aws_credentials: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    endpoint, stack = bring_up(tmp_path_factory.mktemp("endpoint"))
+    yield stack
+    endpoint.stop()
+
+
+@pytest.fixture(scope="module")
+def throttled(aws_credentials: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """A second endpoint whose account concurrency is 3 invocations at a time."""
+    endpoint, stack = bring_up(tmp_path_factory.mktemp("throttled"), concurrency=3, example=False)
+    yield stack
+    endpoint.stop()

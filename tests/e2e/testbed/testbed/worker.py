@@ -1,0 +1,46 @@
+"""Worker: the squares of the batch's indices, with faults chosen by jobParameters.
+
+jobParameters:
+  failBatches: [batchId, ...]        raise ValueError in these batches
+  sleepSecs: float                   sleep this long in every batch
+  hangOnFirstAttempt: [batchId, ...] sleep past the function timeout on attempt 0 of these batches
+  largeResultBytes: int              write a result of about this many bytes to S3 and return a pointer
+Every invocation leaves a marker object so tests can count invocations per batch.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import boto3
+
+
+def large_result(batch_id: int, size: int) -> list[str]:
+    line = f"batch {batch_id} " + "x" * 990
+    return [f"{i:08d} {line}" for i in range(size // 1000 + 1)]
+
+
+def handler(event: dict[str, Any], context: Any) -> Any:
+    params = event["jobParameters"]
+    batch_id = event["batchId"]
+    s3 = boto3.client("s3")
+    bucket = event["resultsBucket"]
+    s3.put_object(
+        Bucket=bucket,
+        Key=f"results/{event['jobId']}/invocations/{batch_id}/{uuid.uuid4()}",
+        Body=json.dumps({"attempt": event["attempt"], "at": time.time()}).encode(),
+    )
+    if batch_id in params.get("hangOnFirstAttempt", []) and event["attempt"] == 0:
+        time.sleep(600)
+    time.sleep(float(params.get("sleepSecs", 0)))
+    if batch_id in params.get("failBatches", []):
+        raise ValueError(f"injected failure in batch {batch_id}")
+    if params.get("largeResultBytes"):
+        body = json.dumps(large_result(batch_id, int(params["largeResultBytes"]))).encode()
+        key = f"results/{event['jobId']}/{batch_id}.json"
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+        return {"resultsS3Uri": f"s3://{bucket}/{key}", "nresults": 1}
+    return {"results": [i * i for i in range(event["startIndex"], event["endIndex"])]}

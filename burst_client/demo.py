@@ -12,7 +12,6 @@ import importlib.util
 import os
 import sys
 import time
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -29,6 +30,43 @@ from burst_client.errors import DispatchRejected, JobNotFound, JobWaitTimeout, S
 
 RUNNING, SUCCEEDED, FAILED, TIMED_OUT, CANCELLED = "running", "succeeded", "failed", "timed out", "cancelled"
 JOB_TIMED_OUT_ERROR = "Burst.JobTimedOut"
+CANCELLED_ERROR = "Burst.Cancelled"
+NOT_RECORDED_ERROR = "Burst.BatchNotRecorded"
+JSON_MIME_TYPE = "application/json"
+MAX_REDRIVES = 100
+# results(): the batch id range is read as this many key ranges in parallel
+RESULT_SEGMENTS = 16
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One succeeded batch's results, parsed (JSON) or as text (other MIME types)."""
+
+    batch_id: int
+    results: Any
+    nresults: int
+    mime_type: str
+    started_at: str | None
+    ended_at: str | None
+
+
+@dataclass(frozen=True)
+class BatchFailure:
+    batch_id: int
+    error: str
+    cause: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"batchId": self.batch_id, "error": self.error, "cause": self.cause}
+
+
+def execution_name(job_id: str, redrive: int = 0) -> str:
+    return job_id if redrive == 0 else f"{job_id}-redrive-{redrive}"
+
+
+def _decode(body: bytes | str, mime_type: str) -> Any:
+    text = body.decode() if isinstance(body, bytes) else body
+    return json.loads(text) if mime_type == JSON_MIME_TYPE else text
 
 
 @dataclass(frozen=True)
@@ -211,6 +249,106 @@ class Job:
         finally:
             bar.close()
 
+    # -- results and failures ------------------------------------------------------------------------
+    def _rows(self, first: int, last: int, projection: str | None = None) -> Iterator[dict[str, Any]]:
+        request: dict[str, Any] = {
+            "TableName": self.client.stack.tasks_table,
+            "KeyConditionExpression": "jobId = :j AND batchId BETWEEN :a AND :b",
+            "ExpressionAttributeValues": {":j": {"S": self.job_id}, ":a": {"N": str(first)}, ":b": {"N": str(last)}},
+            "ConsistentRead": True,
+        }
+        if projection:
+            request["ProjectionExpression"] = projection
+            request["ExpressionAttributeNames"] = {f"#{name}": name for name in projection.replace("#", "").split(", ")}
+        dynamodb = self.client.clients("dynamodb")
+        with translated_errors():
+            while True:
+                page = dynamodb.query(**request)
+                yield from page.get("Items", [])
+                if "LastEvaluatedKey" not in page:
+                    return
+                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _parse(self, item: dict[str, Any]) -> BatchResult:
+        mime = item.get("resultsMimeType", {}).get("S", JSON_MIME_TYPE)
+        if "resultsS3Uri" in item:
+            bucket, key = item["resultsS3Uri"]["S"][len("s3://") :].split("/", 1)
+            with translated_errors():
+                body = self.client.clients("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+            results = _decode(body, mime)
+        elif "results" in item:
+            raw = item["results"]
+            results = _decode(raw["S"], mime) if "S" in raw else raw
+        else:
+            results = None
+        return BatchResult(
+            batch_id=int(item["batchId"]["N"]),
+            results=results,
+            nresults=int(item.get("nresults", {}).get("N", 0)),
+            mime_type=mime,
+            started_at=item.get("startedAt", {}).get("S"),
+            ended_at=item.get("endedAt", {}).get("S"),
+        )
+
+    def _segment(self, bounds: tuple[int, int]) -> list[BatchResult]:
+        return [self._parse(item) for item in self._rows(*bounds) if item.get("status", {}).get("S") != "failed"]
+
+    def results(self, *, parallelism: int = RESULT_SEGMENTS) -> Iterator[BatchResult]:
+        """Every succeeded batch's results in batch order (consistent reads; S3-stored results fetched).
+
+        The batch id range is split into ``parallelism`` key ranges queried at the same time.
+        """
+        n = self.num_batches
+        step = max(1, -(-n // max(1, parallelism)))
+        bounds = [(first, min(first + step, n) - 1) for first in range(0, n, step)]
+        if len(bounds) == 1:
+            yield from self._segment(bounds[0])
+            return
+        with ThreadPoolExecutor(max_workers=len(bounds)) as pool:
+            for chunk in pool.map(self._segment, bounds):
+                yield from chunk
+
+    def failures(self) -> list[BatchFailure]:
+        """Failed batches with error and cause; once the job ended (not timed out or cancelled),
+        batches with no record at all are listed as Burst.BatchNotRecorded."""
+        found: list[BatchFailure] = []
+        recorded: set[int] = set()
+        for item in self._rows(0, self.num_batches - 1, "#batchId, #status, #error, #cause"):
+            batch_id = int(item["batchId"]["N"])
+            recorded.add(batch_id)
+            if item.get("status", {}).get("S") == "failed":
+                found.append(
+                    BatchFailure(
+                        batch_id, item.get("error", {}).get("S", "Unknown"), item.get("cause", {}).get("S", "")
+                    )
+                )
+        state = _state_of(self.describe())
+        if state in {SUCCEEDED, FAILED}:
+            found.extend(
+                BatchFailure(b, NOT_RECORDED_ERROR, "no result or error was recorded for this batch")
+                for b in range(self.num_batches)
+                if b not in recorded
+            )
+        return sorted(found, key=lambda failure: failure.batch_id)
+
+    # -- control --------------------------------------------------------------------------------------
+    def cancel(self, reason: str = "cancelled by the user") -> None:
+        """Stop the job's execution: its map run stops and no new batch starts."""
+        with translated_errors():
+            self.client.clients("stepfunctions").stop_execution(
+                executionArn=self.execution_arn, error=CANCELLED_ERROR, cause=reason
+            )
+
+    def redrive(self, jobs_timeout_secs: int | None = None) -> Job:
+        """Run the failed and unrecorded batches again; their results merge into this job."""
+        event: dict[str, Any] = {"redriveJobId": self.job_id}
+        if jobs_timeout_secs is not None:
+            event["jobsTimeoutSecs"] = jobs_timeout_secs
+        job = self.client.dispatch_event(event)
+        self.execution_arn = job.execution_arn
+        self.__dict__.pop("input", None)
+        return self
+
     def output(self) -> Any:
         """The execution's output (the combiner's result under "result") once it succeeded, else None."""
         execution = self.describe()
@@ -279,13 +417,20 @@ class BurstClient:
         return Job(self, payload["jobId"], payload["workflowArn"])
 
     def job(self, job_id: str) -> Job:
-        """A job found again from its id (the execution is named after it)."""
-        arn = self.stack.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job_id}"
-        with translated_errors():
-            try:
-                self.clients("stepfunctions").describe_execution(executionArn=arn)
-            except BotoClientError as exc:
-                if exc.response["Error"]["Code"] in {"ExecutionDoesNotExist", "InvalidArn"}:
-                    raise JobNotFound(f"job {job_id} not found in stack {self.stack.name}") from None
-                raise
-        return Job(self, job_id, arn)
+        """A job found again from its id: its latest execution (``<jobId>`` or ``<jobId>-redrive-<n>``)."""
+        latest: str | None = None
+        sfn = self.clients("stepfunctions")
+        for redrive in range(MAX_REDRIVES + 1):
+            arn = self.stack.state_machine_arn.replace(":stateMachine:", ":execution:")
+            arn += f":{execution_name(job_id, redrive)}"
+            with translated_errors():
+                try:
+                    sfn.describe_execution(executionArn=arn)
+                except BotoClientError as exc:
+                    if exc.response["Error"]["Code"] in {"ExecutionDoesNotExist", "InvalidArn"}:
+                        break
+                    raise
+            latest = arn
+        if latest is None:
+            raise JobNotFound(f"job {job_id} not found in stack {self.stack.name} ({self.clients.region})")
+        return Job(self, job_id, latest)

@@ -15,16 +15,30 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from burst_core.config import BATCH_FILES_PREFIX, Settings
-from burst_core.exceptions import InvalidEvent, JobStartFailed, PayloadTooLarge, StorageError
+from burst_core.exceptions import InvalidEvent, InvalidJobInput, JobStartFailed, PayloadTooLarge, StorageError
 from burst_core.job import STATE_PAYLOAD_LIMIT_BYTES, deadline_for, iso_timestamp, parse_job_request
 from burst_core.partition import Partition, plan_partition
+from burst_core.persistence import STATUS_FAILED, TasksTable
 from burst_core.tracing import subsegment
 
 logger = logging.getLogger(__name__)
 
 
+REDRIVE_FIELD = "redriveJobId"
+MAX_REDRIVES = 100
+
+
 def batch_file_key(job_id: str, first_batch_id: int, next_batch_id: int) -> str:
     return f"{BATCH_FILES_PREFIX}{job_id}/batches-{first_batch_id}-{next_batch_id}.json"
+
+
+def execution_name(job_id: str, redrive: int = 0) -> str:
+    """The job's first execution is named after the job; redrive ``n`` is ``<jobId>-redrive-<n>``."""
+    return job_id if redrive == 0 else f"{job_id}-redrive-{redrive}"
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
 
 
 def _utcnow() -> datetime:
@@ -53,12 +67,14 @@ class Dispatcher:
         *,
         s3: Any,
         stepfunctions: Any,
+        dynamodb: Any = None,
         now: Callable[[], datetime] = _utcnow,
         new_job_id: Callable[[], str] = lambda: str(uuid.uuid4()),
     ) -> None:
         self._settings = settings
         self._s3 = s3
         self._sfn = stepfunctions
+        self._dynamodb = dynamodb
         self._now = now
         self._new_job_id = new_job_id
 
@@ -87,7 +103,12 @@ class Dispatcher:
         }
 
     def dispatch(self, event: Any) -> dict[str, Any]:
-        """Validate the request, write round 0 and start the job's execution (named after jobId)."""
+        """Validate the request, write round 0 and start the job's execution (named after jobId).
+
+        An event ``{"redriveJobId": ...}`` runs a finished job's failed batches again instead.
+        """
+        if isinstance(event, Mapping) and REDRIVE_FIELD in event:
+            return self.redrive(event)
         request = parse_job_request(event)
         settings = self._settings
         max_parallelism = min(settings.max_parallelism, request.max_parallelism or settings.max_parallelism)
@@ -127,14 +148,7 @@ class Dispatcher:
                 f"Step Functions limit of {STATE_PAYLOAD_LIMIT_BYTES}",
             )
         state["round"] = self.write_round(job_id, partition, 0)
-        try:
-            with subsegment("start_execution", jobId=job_id):
-                execution = self._sfn.start_execution(
-                    stateMachineArn=settings.state_machine_arn, name=job_id, input=json.dumps(state)
-                )
-        except ClientError as exc:
-            self._discard_batch_file(job_id, state["round"]["inputJobsFile"])
-            raise JobStartFailed(f"job {job_id}: cannot start {settings.state_machine_arn}: {exc}") from exc
+        execution = self._start(job_id, execution_name(job_id), state)
         logger.info(
             "job %s dispatched: %d batches of %d (rounds of %d)",
             job_id,
@@ -149,6 +163,96 @@ class Dispatcher:
             "workflowArn": execution["executionArn"],
             "startTime": state["startTime"],
             "deadline": state["deadline"],
+        }
+
+    def _start(self, job_id: str, name: str, state: dict[str, Any]) -> dict[str, Any]:
+        settings = self._settings
+        try:
+            with subsegment("start_execution", jobId=job_id):
+                started: dict[str, Any] = self._sfn.start_execution(
+                    stateMachineArn=settings.state_machine_arn, name=name, input=json.dumps(state)
+                )
+        except ClientError as exc:
+            self._discard_batch_file(job_id, state["round"]["inputJobsFile"])
+            raise JobStartFailed(f"job {job_id}: cannot start {settings.state_machine_arn}: {exc}") from exc
+        return started
+
+    def _latest_execution(self, job_id: str) -> tuple[int, dict[str, Any]]:
+        """(redrive number, description) of the job's most recent execution."""
+        latest: tuple[int, dict[str, Any]] | None = None
+        for redrive in range(MAX_REDRIVES + 1):
+            arn = execution_arn(self._settings.state_machine_arn, execution_name(job_id, redrive))
+            try:
+                latest = (redrive, self._sfn.describe_execution(executionArn=arn))
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] not in {"ExecutionDoesNotExist", "InvalidArn"}:
+                    raise StorageError(f"job {job_id}: cannot describe its execution: {exc}") from exc
+                break
+        if latest is None:
+            raise InvalidJobInput(REDRIVE_FIELD, f"no job {job_id!r} in {self._settings.state_machine_arn}")
+        return latest
+
+    def redrive(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Run the failed (or never recorded) batches of a finished job again, as a new execution of the
+        same job: their rows are overwritten and the combiner sees the merged results."""
+        unknown = sorted(set(event) - {REDRIVE_FIELD, "jobsTimeoutSecs"})
+        if unknown:
+            raise InvalidJobInput(
+                unknown[0],
+                f"unknown field in a redrive request; expected {REDRIVE_FIELD} and optionally jobsTimeoutSecs",
+            )
+        job_id = event[REDRIVE_FIELD]
+        if not isinstance(job_id, str) or not job_id:
+            raise InvalidJobInput(REDRIVE_FIELD, f"expected the jobId of a finished job, got {job_id!r}")
+        redrive, latest = self._latest_execution(job_id)
+        if latest["status"] == "RUNNING":
+            raise InvalidJobInput(REDRIVE_FIELD, f"job {job_id} is still running: wait for it or cancel it first")
+        if redrive >= MAX_REDRIVES:
+            raise InvalidJobInput(REDRIVE_FIELD, f"job {job_id} was redriven {MAX_REDRIVES} times already")
+        state = dict(json.loads(latest["input"]))
+        partition = _partition_of(state)
+        recorded: set[int] = set()
+        failed: list[int] = []
+        for record in TasksTable(self._dynamodb, self._settings.tasks_table).records(job_id):
+            recorded.add(record.batch_id)
+            if record.status == STATUS_FAILED:
+                failed.append(record.batch_id)
+        batch_ids = sorted(failed + [b for b in range(partition.num_batches) if b not in recorded])
+        if not batch_ids:
+            raise InvalidJobInput(REDRIVE_FIELD, f"job {job_id} has no failed or missing batch to run again")
+        timeout = event.get("jobsTimeoutSecs") or state["jobsTimeoutSecs"]
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
+            raise InvalidJobInput("jobsTimeoutSecs", f"expected a positive integer, got {timeout!r}")
+        start = self._now()
+        key = f"{BATCH_FILES_PREFIX}{job_id}/redrive-{redrive + 1}.json"
+        try:
+            self._s3.put_object(
+                Bucket=self._settings.batch_inputs_bucket,
+                Key=key,
+                Body=partition.batches_json_for(batch_ids),
+                ContentType="application/json",
+            )
+        except ClientError as exc:
+            raise StorageError(f"job {job_id}: cannot write the redrive batch file {key}: {exc}") from exc
+        state.update(
+            startTime=iso_timestamp(start),
+            deadline=iso_timestamp(deadline_for(start, timeout)),
+            jobsTimeoutSecs=timeout,
+            redrive=redrive + 1,
+            # one map run over the listed batches, then straight to the summary of all rows
+            round={"index": 0, "firstBatchId": 0, "nextBatchId": partition.num_batches, "inputJobsFile": key},
+        )
+        execution = self._start(job_id, execution_name(job_id, redrive + 1), state)
+        logger.info("job %s: redrive %d of %d batches", job_id, redrive + 1, len(batch_ids))
+        return {
+            "jobId": job_id,
+            "numBatches": partition.num_batches,
+            "batchSize": partition.batch_size,
+            "workflowArn": execution["executionArn"],
+            "startTime": state["startTime"],
+            "deadline": state["deadline"],
+            "redrive": redrive + 1,
+            "redrivenBatches": len(batch_ids),
         }
 
     def _discard_batch_file(self, job_id: str, key: str) -> None:

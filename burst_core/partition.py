@@ -62,6 +62,14 @@ class Partition:
         ]
         return ("[" + ",".join(items) + "]").encode()
 
+    def batches_json_for(self, batch_ids: list[int]) -> bytes:
+        """The JSON array of the given (not necessarily contiguous) batches, e.g. for a redrive."""
+        items = []
+        for batch_id in batch_ids:
+            batch = self.batch(batch_id)
+            items.append(f'{{"batchId":{batch_id},"startIndex":{batch.start_index},"endIndex":{batch.end_index}}}')
+        return ("[" + ",".join(items) + "]").encode()
+
 
 def _ceil_div(numerator: int, denominator: int) -> int:
     return -(-numerator // denominator)

@@ -8,12 +8,19 @@ from burst_core.dispatch import Dispatcher
 runtime.init()
 
 
+def _dispatcher() -> Dispatcher:
+    return Dispatcher(
+        runtime.settings(),
+        s3=runtime.client("s3"),
+        stepfunctions=runtime.client("stepfunctions"),
+        dynamodb=runtime.client("dynamodb"),
+    )
+
+
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    dispatcher = Dispatcher(runtime.settings(), s3=runtime.client("s3"), stepfunctions=runtime.client("stepfunctions"))
-    return dispatcher.dispatch(event)
+    return _dispatcher().dispatch(event)
 
 
 def next_batches(event: Any, context: Any) -> dict[str, Any]:
     """dispatchNextBatches: write the next round's batch file; returns the new round."""
-    dispatcher = Dispatcher(runtime.settings(), s3=runtime.client("s3"), stepfunctions=runtime.client("stepfunctions"))
-    return dispatcher.next_round(event)
+    return _dispatcher().next_round(event)

@@ -5,6 +5,7 @@ from botocore.exceptions import ClientError
 
 from burst_core.exceptions import InvalidJobInput, JobStartFailed
 from handlers import dispatch as dispatch_handler
+from handlers import persist as persist_handler
 
 from .conftest import BUCKET
 
@@ -97,3 +98,49 @@ def test_start_failure_keeps_the_aws_error_as_its_cause(stack, lambda_context, m
     with pytest.raises(JobStartFailed) as caught:
         dispatch_handler.handler(JOB, lambda_context)
     assert isinstance(caught.value.__cause__, ClientError)
+
+
+def finished_job_with_failures(stack, ctx, failed=(3,), missing=(7,)):
+    out = dispatch_handler.handler(JOB, ctx)
+    stack.sfn.stop_execution(executionArn=out["workflowArn"])
+    for batch_id in range(out["numBatches"]):
+        if batch_id in missing:
+            continue
+        event = {"jobId": out["jobId"], "batchId": batch_id}
+        if batch_id in failed:
+            event.update(error="ValueError", cause="boom")
+        else:
+            event["output"] = [batch_id]
+        persist_handler.handler(event, ctx)
+    return out
+
+
+def test_redrive_runs_only_failed_and_missing_batches(stack, lambda_context):
+    job = finished_job_with_failures(stack, lambda_context)
+    out = dispatch_handler.handler({"redriveJobId": job["jobId"]}, lambda_context)
+    assert (out["jobId"], out["redrive"], out["redrivenBatches"]) == (job["jobId"], 1, 2)
+    assert out["workflowArn"].endswith(f":{job['jobId']}-redrive-1")
+    state = json.loads(stack.sfn.describe_execution(executionArn=out["workflowArn"])["input"])
+    assert state["round"] == {"index": 0, "firstBatchId": 0, "nextBatchId": 10,
+                              "inputJobsFile": f"jobs/{job['jobId']}/redrive-1.json"}
+    assert state["deadline"] > job["deadline"] or state["startTime"] >= job["startTime"]
+    body = stack.s3.get_object(Bucket=BUCKET, Key=state["round"]["inputJobsFile"])["Body"].read()
+    assert json.loads(body) == [{"batchId": 3, "startIndex": 300, "endIndex": 400},
+                                {"batchId": 7, "startIndex": 700, "endIndex": 800}]
+
+
+def test_redrive_refuses_a_running_job(stack, lambda_context):
+    job = finished_job_with_failures(stack, lambda_context)
+    dispatch_handler.handler({"redriveJobId": job["jobId"]}, lambda_context)  # redrive 1 now running
+    with pytest.raises(InvalidJobInput, match="redriveJobId: job .* is still running"):
+        dispatch_handler.handler({"redriveJobId": job["jobId"]}, lambda_context)
+
+
+def test_redrive_refuses_unknown_jobs_and_jobs_without_failures(stack, lambda_context):
+    with pytest.raises(InvalidJobInput, match="redriveJobId: no job 'nope'"):
+        dispatch_handler.handler({"redriveJobId": "nope"}, lambda_context)
+    job = finished_job_with_failures(stack, lambda_context, failed=(), missing=())
+    with pytest.raises(InvalidJobInput, match="has no failed or missing batch"):
+        dispatch_handler.handler({"redriveJobId": job["jobId"]}, lambda_context)
+    with pytest.raises(InvalidJobInput, match="batchSize: unknown field in a redrive request"):
+        dispatch_handler.handler({"redriveJobId": job["jobId"], "batchSize": 3}, lambda_context)

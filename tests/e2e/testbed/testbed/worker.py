@@ -5,6 +5,7 @@ jobParameters:
   sleepSecs: float                   sleep this long in every batch
   hangOnFirstAttempt: [batchId, ...] sleep past the function timeout on attempt 0 of these batches
   largeResultBytes: int              write a result of about this many bytes to S3 and return a pointer
+  failOnFirstRun: [batchId, ...]     raise in these batches the first time they run (for redrive)
 Every invocation leaves a marker object so tests can count invocations per batch.
 """
 
@@ -36,6 +37,12 @@ def handler(event: dict[str, Any], context: Any) -> Any:
     if batch_id in params.get("hangOnFirstAttempt", []) and event["attempt"] == 0:
         time.sleep(600)
     time.sleep(float(params.get("sleepSecs", 0)))
+    if batch_id in params.get("failOnFirstRun", []):
+        marker = f"results/{event['jobId']}/failed-once/{batch_id}"
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=marker).get("KeyCount", 0)
+        if not listed:
+            s3.put_object(Bucket=bucket, Key=marker, Body=b"")
+            raise RuntimeError(f"first run of batch {batch_id} fails")
     if batch_id in params.get("failBatches", []):
         raise ValueError(f"injected failure in batch {batch_id}")
     if params.get("largeResultBytes"):

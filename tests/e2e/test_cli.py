@@ -1,0 +1,195 @@
+"""End-to-end: the `burst` CLI and the SDK against the local endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from burst_client.errors import DispatchRejected
+from burst_client.sdk import BurstClient
+
+from .conftest import ORG, STAGE, LocalStack
+
+pytestmark = pytest.mark.e2e
+
+BURST = [sys.executable, "-m", "burst_client.cli"]
+
+
+def burst(local: LocalStack, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "AWS_ENDPOINT_URL": local.url, **(env or {})}
+    return subprocess.run([*BURST, *args], capture_output=True, text=True, env=full_env, timeout=300)
+
+
+def stack_args(*extra: str) -> list[str]:
+    return ["--org", ORG, "--stage", STAGE, *extra]
+
+
+def test_dispatch_wait_status_results(local: LocalStack, tmp_path: Path):
+    out = burst(
+        local,
+        "dispatch",
+        *stack_args("--json", "--wait"),
+        "--worker",
+        local.worker(),
+        "--combiner",
+        local.combiner(),
+        "--start",
+        "0",
+        "--end",
+        "50",
+        "--batch-size",
+        "10",
+    )
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    job_id = lines[0]["jobId"]
+    assert lines[-1]["state"] == "succeeded" and lines[-1]["done"] == 5
+
+    status = burst(local, "status", job_id, *stack_args("--json"))
+    assert json.loads(status.stdout)["state"] == "succeeded"
+    text = burst(local, "status", job_id, *stack_args())
+    assert text.stdout.startswith(f"{job_id}: succeeded, 5/5 batches done, 0 failed, 0 pending")
+
+    target = tmp_path / "results.jsonl"
+    results = burst(local, "results", job_id, *stack_args("-o", str(target)))
+    assert results.returncode == 0, results.stderr
+    rows = [json.loads(line) for line in target.read_text().splitlines()]
+    assert [r["batchId"] for r in rows] == list(range(5))
+    assert sum(sum(r["results"]) for r in rows) == sum(i * i for i in range(50))
+
+
+def test_dispatch_from_a_file(local: LocalStack, tmp_path: Path):
+    job_file = tmp_path / "job.json"
+    job_file.write_text(
+        json.dumps(
+            {
+                "workerFunctionName": local.worker(),
+                "combinerFunctionName": local.combiner(),
+                "datasetStartIndex": 0,
+                "datasetEndIndex": 20,
+                "batchSize": 10,
+            }
+        )
+    )
+    out = burst(local, "dispatch", *stack_args("--file", str(job_file), "--wait"))
+    assert out.returncode == 0, out.stderr
+    assert "succeeded, 2/2 batches done" in out.stdout
+
+
+def test_failed_job_exit_code_and_failures(local: LocalStack):
+    job = local.testbed_job(0, 40, 10, tolerated_percentage_failure=0, job_parameters={"failBatches": [2]})
+    wait = burst(local, "wait", job.job_id, *stack_args("--quiet"))
+    assert wait.returncode == 1
+    failures = burst(local, "failures", job.job_id, *stack_args("--json"))
+    (failure,) = json.loads(failures.stdout)
+    assert (failure["batchId"], failure["error"]) == (2, "ValueError")
+    assert "injected failure in batch 2" in failure["cause"]
+    text = burst(local, "failures", job.job_id, *stack_args())
+    assert text.stdout.startswith("batch 2: ValueError:")
+
+
+def test_timed_out_job_exit_code(local: LocalStack):
+    job = local.testbed_job(0, 6, 1, max_parallelism=2, jobs_timeout_secs=2, job_parameters={"sleepSecs": 2})
+    wait = burst(local, "wait", job.job_id, *stack_args())
+    assert wait.returncode == 3, wait.stdout + wait.stderr
+    assert "timed out" in wait.stdout
+
+
+def test_cancel_mid_run_stops_new_batches(local: LocalStack):
+    job = local.testbed_job(0, 40, 1, max_parallelism=2, job_parameters={"sleepSecs": 1})
+    deadline = time.monotonic() + 60
+    while not local.invocations(job) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    cancel = burst(local, "cancel", job.job_id, *stack_args())
+    assert cancel.returncode == 0, cancel.stderr
+    wait = burst(local, "wait", job.job_id, *stack_args("--quiet"))
+    assert wait.returncode == 4
+    time.sleep(3)  # anything still in flight finishes
+    started = sum(len(calls) for calls in local.invocations(job).values())
+    time.sleep(4)
+    assert sum(len(calls) for calls in local.invocations(job).values()) == started
+    assert started < 40
+
+
+def test_redrive_runs_failed_batches_to_completion(local: LocalStack):
+    job = local.testbed_job(0, 50, 10, tolerated_percentage_failure=0, job_parameters={"failOnFirstRun": [1, 3]})
+    assert job.wait(timeout=120).state == "failed"
+    assert [f.batch_id for f in job.failures()] == [1, 3]
+    out = burst(local, "redrive", job.job_id, *stack_args("--wait", "--json"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    again = local.client.job(job.job_id)  # found again: the latest execution is the redrive
+    assert again.execution_arn.endswith(f"{job.job_id}-redrive-1")
+    status = again.status()
+    assert (status.state, status.done, status.failed) == ("succeeded", 5, 0)
+    assert again.output()["result"]["sum"] == sum(i * i for i in range(50))
+    assert sum(len(r.results) for r in again.results()) == 50
+    calls = local.invocations(job)
+    assert {b: len(c) for b, c in calls.items()} == {0: 1, 1: 2, 2: 1, 3: 2, 4: 1}
+
+
+def test_results_with_sdk_read_s3_stored_results(local: LocalStack):
+    job = local.testbed_job(0, 4, 2, job_parameters={"largeResultBytes": 450_000})
+    job.wait(timeout=120)
+    results = list(job.results())
+    assert [r.batch_id for r in results] == [0, 1]
+    assert all(len(json.dumps(r.results)) > 400_000 for r in results)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (["status", "x", "--org", ORG, "--stage", "nope"], {}, "stack janelia-burst-compute-nope is not deployed"),
+        (["status", "no-such-job", *stack_args()], {}, "job no-such-job not found"),
+        (["status", "x", *stack_args()], {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}, "cannot reach"),
+    ],
+)
+def test_errors_are_one_clear_line(local: LocalStack, args: list[str], env: dict[str, Any], expected: str):
+    out = burst(local, *args, env=env)
+    assert out.returncode == 5
+    assert out.stderr.count("\n") == 1 and expected in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_missing_credentials(local: LocalStack):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ENDPOINT_URL=local.url,
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE="/nonexistent",
+        AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
+    )
+    out = subprocess.run([*BURST, "status", "x", *stack_args()], capture_output=True, text=True, env=env)
+    assert out.returncode == 5 and "no AWS credentials found" in out.stderr
+
+
+def test_usage_errors_exit_2(local: LocalStack):
+    out = burst(local, "dispatch", *stack_args("--start", "0"))
+    assert out.returncode == 2 and "dispatch needs --worker, --combiner, --end" in out.stderr
+    bad = burst(
+        local,
+        "dispatch",
+        *stack_args("--worker", "w", "--combiner", "c", "--start", "0", "--end", "10", "--batch-size", "0"),
+    )
+    assert bad.returncode == 2 and "batchSize: expected a positive integer, got 0" in bad.stderr
+
+
+def test_sdk_dispatch_refusal(local: LocalStack):
+    with pytest.raises(DispatchRejected, match="datasetEndIndex: expected an integer greater than"):
+        local.client.dispatch(local.worker(), local.combiner(), 10, 5)
+
+
+def test_help_has_examples():
+    out = subprocess.run([*BURST, "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "examples:" in out.stdout and "exit codes:" in out.stdout
+
+
+def test_client_found_from_org_and_stage(local: LocalStack):
+    client = BurstClient(ORG, STAGE, clients=local.clients)
+    assert client.stack.name == f"{ORG}-burst-compute-{STAGE}"

@@ -27,27 +27,15 @@ from tqdm import tqdm
 
 from burst_client.aws import Clients, translated_errors
 from burst_client.errors import DispatchRejected, JobNotFound, JobWaitTimeout, StackNotDeployed
+from burst_core.results import BatchResult, is_failed, parse_row, query_rows
 
 RUNNING, SUCCEEDED, FAILED, TIMED_OUT, CANCELLED = "running", "succeeded", "failed", "timed out", "cancelled"
 JOB_TIMED_OUT_ERROR = "Burst.JobTimedOut"
 CANCELLED_ERROR = "Burst.Cancelled"
 NOT_RECORDED_ERROR = "Burst.BatchNotRecorded"
-JSON_MIME_TYPE = "application/json"
 MAX_REDRIVES = 100
 # results(): the batch id range is read as this many key ranges in parallel
 RESULT_SEGMENTS = 16
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    """One succeeded batch's results, parsed (JSON) or as text (other MIME types)."""
-
-    batch_id: int
-    results: Any
-    nresults: int
-    mime_type: str
-    started_at: str | None
-    ended_at: str | None
 
 
 @dataclass(frozen=True)
@@ -62,11 +50,6 @@ class BatchFailure:
 
 def execution_name(job_id: str, redrive: int = 0) -> str:
     return job_id if redrive == 0 else f"{job_id}-redrive-{redrive}"
-
-
-def _decode(body: bytes | str, mime_type: str) -> Any:
-    text = body.decode() if isinstance(body, bytes) else body
-    return json.loads(text) if mime_type == JSON_MIME_TYPE else text
 
 
 @dataclass(frozen=True)
@@ -250,48 +233,11 @@ class Job:
             bar.close()
 
     # -- results and failures ------------------------------------------------------------------------
-    def _rows(self, first: int, last: int, projection: str | None = None) -> Iterator[dict[str, Any]]:
-        request: dict[str, Any] = {
-            "TableName": self.client.stack.tasks_table,
-            "KeyConditionExpression": "jobId = :j AND batchId BETWEEN :a AND :b",
-            "ExpressionAttributeValues": {":j": {"S": self.job_id}, ":a": {"N": str(first)}, ":b": {"N": str(last)}},
-            "ConsistentRead": True,
-        }
-        if projection:
-            request["ProjectionExpression"] = projection
-            request["ExpressionAttributeNames"] = {f"#{name}": name for name in projection.replace("#", "").split(", ")}
-        dynamodb = self.client.clients("dynamodb")
-        with translated_errors():
-            while True:
-                page = dynamodb.query(**request)
-                yield from page.get("Items", [])
-                if "LastEvaluatedKey" not in page:
-                    return
-                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    def _parse(self, item: dict[str, Any]) -> BatchResult:
-        mime = item.get("resultsMimeType", {}).get("S", JSON_MIME_TYPE)
-        if "resultsS3Uri" in item:
-            bucket, key = item["resultsS3Uri"]["S"][len("s3://") :].split("/", 1)
-            with translated_errors():
-                body = self.client.clients("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-            results = _decode(body, mime)
-        elif "results" in item:
-            raw = item["results"]
-            results = _decode(raw["S"], mime) if "S" in raw else raw
-        else:
-            results = None
-        return BatchResult(
-            batch_id=int(item["batchId"]["N"]),
-            results=results,
-            nresults=int(item.get("nresults", {}).get("N", 0)),
-            mime_type=mime,
-            started_at=item.get("startedAt", {}).get("S"),
-            ended_at=item.get("endedAt", {}).get("S"),
-        )
-
     def _segment(self, bounds: tuple[int, int]) -> list[BatchResult]:
-        return [self._parse(item) for item in self._rows(*bounds) if item.get("status", {}).get("S") != "failed"]
+        s3 = self.client.clients("s3")
+        rows = query_rows(self.client.clients("dynamodb"), self.client.stack.tasks_table, self.job_id, *bounds)
+        with translated_errors():
+            return [parse_row(item, s3) for item in rows if not is_failed(item)]
 
     def results(self, *, parallelism: int = RESULT_SEGMENTS) -> Iterator[BatchResult]:
         """Every succeeded batch's results in batch order (consistent reads; S3-stored results fetched).
@@ -313,7 +259,9 @@ class Job:
         batches with no record at all are listed as Burst.BatchNotRecorded."""
         found: list[BatchFailure] = []
         recorded: set[int] = set()
-        for item in self._rows(0, self.num_batches - 1, "#batchId, #status, #error, #cause"):
+        with translated_errors():
+            items = list(query_rows(self.client.clients("dynamodb"), self.client.stack.tasks_table, self.job_id))
+        for item in items:
             batch_id = int(item["batchId"]["N"])
             recorded.add(batch_id)
             if item.get("status", {}).get("S") == "failed":

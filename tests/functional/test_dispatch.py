@@ -121,12 +121,18 @@ def test_redrive_runs_only_failed_and_missing_batches(stack, lambda_context):
     assert (out["jobId"], out["redrive"], out["redrivenBatches"]) == (job["jobId"], 1, 2)
     assert out["workflowArn"].endswith(f":{job['jobId']}-redrive-1")
     state = json.loads(stack.sfn.describe_execution(executionArn=out["workflowArn"])["input"])
-    assert state["round"] == {"index": 0, "firstBatchId": 0, "nextBatchId": 10,
-                              "inputJobsFile": f"jobs/{job['jobId']}/redrive-1.json"}
+    assert state["round"] == {
+        "index": 0,
+        "firstBatchId": 0,
+        "nextBatchId": 10,
+        "inputJobsFile": f"jobs/{job['jobId']}/redrive-1.json",
+    }
     assert state["deadline"] > job["deadline"] or state["startTime"] >= job["startTime"]
     body = stack.s3.get_object(Bucket=BUCKET, Key=state["round"]["inputJobsFile"])["Body"].read()
-    assert json.loads(body) == [{"batchId": 3, "startIndex": 300, "endIndex": 400},
-                                {"batchId": 7, "startIndex": 700, "endIndex": 800}]
+    assert json.loads(body) == [
+        {"batchId": 3, "startIndex": 300, "endIndex": 400},
+        {"batchId": 7, "startIndex": 700, "endIndex": 800},
+    ]
 
 
 def test_redrive_refuses_a_running_job(stack, lambda_context):

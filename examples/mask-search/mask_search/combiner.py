@@ -1,48 +1,21 @@
-"""Combiner: merge every batch's matches into the job's top K (docs/Interfaces.md)."""
+"""Combiner: merge every batch's matches into the job's top K (via burst_core.combiner)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
-
+from burst_core.combiner import Job, combiner
 from mask_search.imaging import top_k
 
 
-def batch_results(table: str, job_id: str) -> Iterator[Any]:
-    """Every succeeded batch's results, reading S3 for the ones stored there."""
-    dynamodb, s3 = boto3.client("dynamodb"), boto3.client("s3")
-    request: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "jobId = :j",
-        "ExpressionAttributeValues": {":j": {"S": job_id}},
-        "ConsistentRead": True,
-    }
-    while True:
-        page = dynamodb.query(**request)
-        for item in page["Items"]:
-            if item.get("status", {}).get("S") == "failed":
-                continue
-            if "resultsS3Uri" in item:
-                bucket, key = item["resultsS3Uri"]["S"][5:].split("/", 1)
-                yield json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-            elif "results" in item:
-                yield json.loads(item["results"]["S"])
-        if "LastEvaluatedKey" not in page:
-            return
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    k = int(event["jobParameters"].get("topK", 10))
-    matches = (m for results in batch_results(event["tasksTableName"], event["jobId"]) for m in results)
+@combiner
+def handler(job: Job) -> dict[str, Any]:
+    matches = (match for batch in job.results() for match in batch.results)
     return {
-        "status": event["status"],
-        "matches": top_k(matches, k),
-        "searched": event["datasetEndIndex"] - event["datasetStartIndex"],
-        "succeededBatches": event["succeededBatches"],
-        "failedBatches": [f["batchId"] for f in event["failedBatches"]],
-        "timedOut": event["timedOut"],
+        "status": job.status,
+        "matches": top_k(matches, int(job.job_parameters.get("topK", 10))),
+        "searched": job.event["datasetEndIndex"] - job.event["datasetStartIndex"],
+        "succeededBatches": job.event["succeededBatches"],
+        "failedBatches": [failure["batchId"] for failure in job.failed_batches()],
+        "timedOut": job.timed_out,
     }

@@ -138,7 +138,7 @@ def test_redrive_runs_only_failed_and_missing_batches(stack, lambda_context):
 def test_redrive_refuses_a_running_job(stack, lambda_context):
     job = finished_job_with_failures(stack, lambda_context)
     dispatch_handler.handler({"redriveJobId": job["jobId"]}, lambda_context)  # redrive 1 now running
-    with pytest.raises(InvalidJobInput, match="redriveJobId: job .* is still running"):
+    with pytest.raises(InvalidJobInput, match=r"redriveJobId: job .* is still running"):
         dispatch_handler.handler({"redriveJobId": job["jobId"]}, lambda_context)
 
 

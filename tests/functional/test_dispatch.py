@@ -6,6 +6,7 @@ from botocore.exceptions import ClientError
 from burst_core.exceptions import InvalidJobInput, JobStartFailed
 from handlers import dispatch as dispatch_handler
 from handlers import persist as persist_handler
+from tests.unit.test_interfaces_doc import EXAMPLES as DOC_EXAMPLES
 
 from .conftest import BUCKET
 
@@ -118,6 +119,7 @@ def finished_job_with_failures(stack, ctx, failed=(3,), missing=(7,)):
 def test_redrive_runs_only_failed_and_missing_batches(stack, lambda_context):
     job = finished_job_with_failures(stack, lambda_context)
     out = dispatch_handler.handler({"redriveJobId": job["jobId"]}, lambda_context)
+    assert set(out) == set(DOC_EXAMPLES["redrive-output"])  # docs/Interfaces.md shows this output
     assert (out["jobId"], out["redrive"], out["redrivenBatches"]) == (job["jobId"], 1, 2)
     assert out["workflowArn"].endswith(f":{job['jobId']}-redrive-1")
     state = json.loads(stack.sfn.describe_execution(executionArn=out["workflowArn"])["input"])

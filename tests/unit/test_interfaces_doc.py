@@ -43,7 +43,7 @@ def payload_keys(state: dict[str, Any]) -> set[str]:
 
 
 def test_every_example_is_found_and_parsed():
-    assert len(re.findall(r"<!-- example:", DOC)) == len(EXAMPLES) >= 14
+    assert len(re.findall(r"<!-- example:", DOC)) == len(EXAMPLES) >= 16
 
 
 def test_dispatch_input_is_valid():
@@ -78,6 +78,12 @@ def test_dispatch_output_matches_the_dispatcher(aws_env):
     deadline = datetime.fromisoformat(out["deadline"].replace("Z", "+00:00"))
     assert (deadline - start).total_seconds() == EXAMPLES["dispatch-input"]["jobsTimeoutSecs"]
     assert out["workflowArn"].endswith(":execution:janelia-burst-compute-dev-lifecycle:" + out["jobId"])
+
+
+def test_redrive_input_example_is_accepted_fields_only():
+    from burst_core.dispatch import REDRIVE_FIELD
+
+    assert set(EXAMPLES["redrive-input"]) == {REDRIVE_FIELD, "jobsTimeoutSecs"}
 
 
 def test_dispatch_error_example():

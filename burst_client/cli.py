@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from botocore.exceptions import BotoCoreError
 from botocore.exceptions import ClientError as BotoClientError
 
+from burst_client import cost, timeline
 from burst_client.aws import Clients
 from burst_client.errors import ClientError, DispatchRejected, JobWaitTimeout
 from burst_client.local import add_local_subcommands
@@ -43,6 +44,9 @@ examples:
   burst failures 5f0c6d1e-...
   burst cancel 5f0c6d1e-...
   burst redrive 5f0c6d1e-... --wait         # run only the failed batches again
+  burst timeline 5f0c6d1e-...               # timeline-<jobId>.html (works offline) and .png
+  burst cost 5f0c6d1e-...                   # what the job cost, from its measured durations
+  burst cost --estimate --items 1000000 --batch-size 100 --worker-ms 2000 --worker-mb 1024
   burst local up --port 4566                # the local AWS endpoint
 
 exit codes:
@@ -124,6 +128,22 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--timeout-secs", type=_int, help="deadline of the redrive (default: the job's)")
     redrive.add_argument("--wait", action="store_true", help="follow the redrive until it ends")
 
+    timeline = command(
+        "timeline", "draw a job's timeline: dispatch, rounds, every batch, monitor, combiner", cmd_timeline
+    )
+    timeline.add_argument("job_id", metavar="JOB_ID")
+    timeline.add_argument("--html", type=Path, help="self-contained HTML file (default timeline-<jobId>.html)")
+    timeline.add_argument("--png", type=Path, help="PNG image (default timeline-<jobId>.png)")
+
+    cost = command("cost", "a job's cost after it ran, or an estimate before (--estimate)", cmd_cost)
+    cost.add_argument("job_id", metavar="JOB_ID", nargs="?", help="a job that ran (omit with --estimate)")
+    cost.add_argument("--estimate", action="store_true", help="estimate a job before it runs")
+    cost.add_argument("--items", type=_int, help="items in the job (with --estimate)")
+    cost.add_argument("--batch-size", type=_int, default=50, help="items per batch (default 50)")
+    cost.add_argument("--worker-ms", type=float, help="average worker duration per batch in ms (with --estimate)")
+    cost.add_argument("--worker-mb", type=_int, default=1024, help="worker memory in MB (default 1024)")
+    cost.add_argument("--max-parallelism", type=_int, default=5000, help="batches per round (default 5000)")
+
     local = sub.add_parser("local", help="the local AWS endpoint", description="The local AWS endpoint.")
     add_local_subcommands(local.add_subparsers(dest="local_command", required=True, metavar="COMMAND"))
     return parser
@@ -199,6 +219,10 @@ def _dispatch_event(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_dispatch(args: argparse.Namespace) -> int:
     event = _dispatch_event(args)
     client = _client(args)
+    if "maxParallelism" in event:
+        warning = cost.concurrency_warning(client.clients("lambda"), int(event["maxParallelism"]))
+        if warning:
+            print(f"burst: warning: {warning}", file=sys.stderr)
     job = client.dispatch_event(event)
     _print(args, {"jobId": job.job_id, "workflowArn": job.execution_arn}, job.job_id)
     return _follow(args, job) if args.wait else EXIT_OK
@@ -256,6 +280,30 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     job = _client(args).job(args.job_id).redrive(args.timeout_secs)
     _print(args, {"jobId": job.job_id, "workflowArn": job.execution_arn}, f"{job.job_id}: redrive started")
     return _follow(args, job) if args.wait else EXIT_OK
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    job = _client(args).job(args.job_id)
+    built = timeline.build_timeline(job)
+    html = timeline.render_html(built, args.html or Path(f"timeline-{job.job_id}.html"))
+    png = timeline.render_png(built, args.png or Path(f"timeline-{job.job_id}.png"))
+    _print(args, {"html": str(html), "png": str(png), **built.as_dict()}, f"timeline written to {html} and {png}")
+    return EXIT_OK
+
+
+def cmd_cost(args: argparse.Namespace) -> int:
+    if args.estimate:
+        if args.items is None or args.worker_ms is None:
+            raise UsageError("cost --estimate needs --items and --worker-ms")
+        report = cost.estimate(
+            args.items, args.batch_size, args.worker_ms, args.worker_mb, max_parallelism=args.max_parallelism
+        )
+    else:
+        if not args.job_id:
+            raise UsageError("cost needs a JOB_ID, or --estimate with --items and --worker-ms")
+        report = cost.actual(_client(args).job(args.job_id))
+    _print(args, report.as_dict(), report.table())
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -193,3 +193,21 @@ def test_help_has_examples():
 def test_client_found_from_org_and_stage(local: LocalStack):
     client = BurstClient(ORG, STAGE, clients=local.clients)
     assert client.stack.name == f"{ORG}-burst-compute-{STAGE}"
+
+
+def test_timeline_and_cost_commands(local: LocalStack, tmp_path: Path):
+    job = local.testbed_job(0, 30, 10)
+    assert job.wait(timeout=120).state == "succeeded"
+    html, png = tmp_path / "t.html", tmp_path / "t.png"
+    out = burst(local, "timeline", job.job_id, *stack_args("--html", str(html), "--png", str(png)))
+    assert out.returncode == 0, out.stderr
+    assert html.read_text().count("<rect") >= 3 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = burst(local, "cost", job.job_id, *stack_args("--json"))
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["total"] > 0
+    estimate = burst(
+        local, "cost", *stack_args("--estimate", "--items", "1000", "--batch-size", "10", "--worker-ms", "100")
+    )
+    assert estimate.returncode == 0 and "TOTAL" in estimate.stdout
+    missing = burst(local, "cost", *stack_args())
+    assert missing.returncode == 2 and "cost needs a JOB_ID" in missing.stderr

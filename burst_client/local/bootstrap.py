@@ -131,7 +131,7 @@ def _exception_payload(exc: BaseException, request_id: str, skip_frames: int) ->
 
 
 def _log_error(payload: dict[str, Any]) -> None:
-    lines = "".join(payload["stackTrace"])
+    lines = "".join(payload["stackTrace"]).rstrip("\n")
     trace = f"\nTraceback (most recent call last):\n{lines}" if lines else ""
     sys.stdout.write(f"[ERROR] {payload['errorType']}: {payload['errorMessage']}{trace}\n")
 
@@ -156,9 +156,7 @@ def load_handler(spec: str) -> Handler:
         raise LookupError("Runtime.UserCodeSyntaxError", message) from exc
     handler = getattr(module, function_name, None)
     if handler is None:
-        raise LookupError(
-            "Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_path}'"
-        )
+        raise LookupError("Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_path}'")
     return handler  # type: ignore[no-any-return]
 
 

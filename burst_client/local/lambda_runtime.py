@@ -168,9 +168,7 @@ def default_max_processes(concurrency: int) -> int:
 class Worker:
     """One warm execution environment: a bootstrap.py process and the three pipes to it."""
 
-    def __init__(
-        self, spec: FunctionSpec, process: subprocess.Popen[bytes], request_fd: int, response_fd: int
-    ) -> None:
+    def __init__(self, spec: FunctionSpec, process: subprocess.Popen[bytes], request_fd: int, response_fd: int) -> None:
         assert process.stdout is not None
         self.spec = spec
         self.process = process
@@ -195,9 +193,7 @@ class Worker:
             self._drain_log(on_line)
         return _Ready(float(header.get("init_ms", 0.0)), json.loads(body) if body else None)
 
-    def invoke(
-        self, request: dict[str, Any], payload: bytes, deadline: float, on_line: LineSink
-    ) -> tuple[bool, bytes]:
+    def invoke(self, request: dict[str, Any], payload: bytes, deadline: float, on_line: LineSink) -> tuple[bool, bytes]:
         request["len"] = len(payload)
         self._send(json.dumps(request).encode() + b"\n" + payload)
         self.invocations += 1
@@ -225,9 +221,7 @@ class Worker:
         del self._response_buf[:end]
         return header, body
 
-    def _receive(
-        self, deadline: float, request_id: str | None, on_line: LineSink
-    ) -> tuple[dict[str, Any], bytes]:
+    def _receive(self, deadline: float, request_id: str | None, on_line: LineSink) -> tuple[dict[str, Any], bytes]:
         """Read logs and the answer until both the answer and the end-of-logs marker of request_id are in."""
         message = None
         while True:
@@ -478,9 +472,7 @@ class LambdaRuntime:
             self._in_flight -= 1
             self._cond.notify_all()
 
-    def _invoke_event(
-        self, spec: FunctionSpec, code: CodeLoader, invocation: Invocation, request_id: str
-    ) -> None:
+    def _invoke_event(self, spec: FunctionSpec, code: CodeLoader, invocation: Invocation, request_id: str) -> None:
         """Asynchronous invocation: queued until a concurrency slot is free, as Lambda's event queue does."""
         if not self._acquire(block=True):
             return
@@ -499,9 +491,7 @@ class LambdaRuntime:
             self._release()
 
     # -- one invocation -------------------------------------------------------------------------------------
-    def _execute(
-        self, spec: FunctionSpec, code: CodeLoader, invocation: Invocation, request_id: str
-    ) -> InvokeResult:
+    def _execute(self, spec: FunctionSpec, code: CodeLoader, invocation: Invocation, request_id: str) -> InvokeResult:
         log = _InvocationLog(spec.name, request_id)
         worker, init_ms, init_error = self._checkout(spec, code, log)
         headers = {
@@ -539,7 +529,8 @@ class LambdaRuntime:
             if worker is not None:
                 self._checkin(worker, reusable)
         duration_ms = (time.monotonic() - started) * 1000
-        memory_used = _max_memory_used_mb(worker.pid) if worker is not None else 0
+        want_report = invocation.log_tail or FUNCTION_LOG.isEnabledFor(logging.DEBUG)
+        memory_used = _max_memory_used_mb(worker.pid) if worker is not None and want_report else 0
         report = (
             f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tBilled Duration: "
             f"{max(1, int(duration_ms + 0.999))} ms\tMemory Size: {spec.memory_size} MB\t"
@@ -549,7 +540,8 @@ class LambdaRuntime:
             report += f"\tInit Duration: {init_ms:.2f} ms"
         log.add(f"END RequestId: {request_id}", console=False)
         log.add(report, console=False)
-        FUNCTION_LOG.info("[%s %s] %s", spec.name, request_id, report.split("\t", 1)[1])
+        if want_report:
+            FUNCTION_LOG.debug("[%s %s] %s", spec.name, request_id, report.split("\t", 1)[1])
         if not ok:
             headers["X-Amz-Function-Error"] = "Unhandled"
         if invocation.log_tail:

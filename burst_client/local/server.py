@@ -281,9 +281,7 @@ class LocalEndpoint:
             raise
         finally:
             sock.close()  # the server holds its own duplicate of the descriptor
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="burst-local-http", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="burst-local-http", daemon=True)
         self._thread.start()
         LOG.info(
             "local AWS endpoint listening on %s (concurrency %d, up to %d worker processes)",
@@ -380,9 +378,7 @@ def add_local_subcommands(subparsers: Any) -> argparse.ArgumentParser:
         default=DEFAULT_IDLE_TIMEOUT_SECONDS,
         help=f"seconds an idle worker stays warm (default {DEFAULT_IDLE_TIMEOUT_SECONDS:.0f})",
     )
-    up.add_argument(
-        "--region", default=DEFAULT_REGION, help=f"region of unsigned requests (default {DEFAULT_REGION})"
-    )
+    up.add_argument("--region", default=DEFAULT_REGION, help=f"region of unsigned requests (default {DEFAULT_REGION})")
     up.add_argument("-v", "--verbose", action="store_true", help="log every request and worker start")
     up.set_defaults(func=run_up)
     return up

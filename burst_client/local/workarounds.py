@@ -10,17 +10,35 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import threading
+import types
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.config import Config
+from moto import backends as moto_backends
 from moto.cloudformation import parsing
 from moto.cloudformation.models import CloudFormationBackend
 from moto.stepfunctions import responses
 from moto.stepfunctions.models import StateMachine
+from moto.stepfunctions.parser.asl.component.common.path import result_path
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
+    distributed_item_processor_worker,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iterator import (
+    distributed_iterator_worker,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.result_writer_decl import (
+    ResultWriter,
+)
+from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.utils import cfn_to_api_tags
 
@@ -94,9 +112,7 @@ def _apply_change_set_refreshes_outputs() -> Undo:
     original = CloudFormationBackend.execute_change_set
 
     @functools.wraps(original)
-    def execute_change_set(
-        self: CloudFormationBackend, change_set_name: str, stack_name: str | None = None
-    ) -> None:
+    def execute_change_set(self: CloudFormationBackend, change_set_name: str, stack_name: str | None = None) -> None:
         original(self, change_set_name, stack_name)
         change_set = self.change_sets.get(change_set_name) or next(
             (cs for cs in self.change_sets.values() if cs.change_set_name == change_set_name), None
@@ -205,6 +221,175 @@ def _apply_execution_name_defaults_to_uuid() -> Undo:
     return _patch(StepFunctionsParserBackend, "start_execution", start_execution)
 
 
+# -- 6 ----------------------------------------------------------------------------------------------------
+# GAP: the ASL grammar of moto's interpreter only accepts a decimal token for ToleratedFailurePercentage:
+# `"ToleratedFailurePercentage": 100` (an integer, valid on AWS) fails CreateStateMachine with
+# "ASLParserException ... no viable alternative at input '"ToleratedFailurePercentage":100'". Hand the
+# parser 100.0 instead (the stored definition is left as the caller wrote it).
+def _normalise_definition(definition: str) -> str:
+    if "ToleratedFailurePercentage" not in definition:
+        return definition
+    try:
+        document = json.loads(definition)
+    except ValueError:
+        return definition  # not JSON: let the parser report it
+    changed = False
+
+    def visit(node: Any) -> None:
+        nonlocal changed
+        if isinstance(node, dict):
+            value = node.get("ToleratedFailurePercentage")
+            if isinstance(value, int) and not isinstance(value, bool):
+                node["ToleratedFailurePercentage"] = float(value)
+                changed = True
+            for child in node.values():
+                visit(child)
+        elif isinstance(node, list):
+            for child in node:
+                visit(child)
+
+    visit(document)
+    return json.dumps(document) if changed else definition
+
+
+def _apply_integer_tolerated_failure_percentage() -> Undo:
+    original = AmazonStateLanguageParser.parse
+
+    def parse(definition: str) -> Any:
+        return original(_normalise_definition(definition))
+
+    return _patch(AmazonStateLanguageParser, "parse", staticmethod(parse))
+
+
+# -- 7 ----------------------------------------------------------------------------------------------------
+# GAP: a distributed Map's ResultWriter evaluates its Parameters against the Map's *results* (the list of
+# child outputs) instead of the state input, so `"Bucket.$": "$.bucket"` fails with States.Runtime
+# "The JSONPath '$.bucket' could not be found in the input '[...]'" (ResultWriter._eval_body). Evaluate them
+# against the state input, as AWS does, and hand the results on unchanged.
+def _apply_result_writer_reads_state_input() -> Undo:
+    def eval_body(self: ResultWriter, env: Environment) -> None:
+        results = env.stack.pop()
+        env.stack.append(env.states.get_input())
+        self.parargs.eval(env=env)
+        parameters = env.stack.pop()
+        env.stack.pop()  # the state input
+        env.stack.append(results)
+        env.stack.append(parameters)
+        self.resource_eval.eval_resource(env=env)
+
+    return _patch(ResultWriter, "_eval_body", eval_body)
+
+
+# -- 8 ----------------------------------------------------------------------------------------------------
+# GAP: a Map iteration worker runs its next item by calling itself (IterationWorker._eval_pool and the
+# distributed variants), one Python frame per item: a worker that gets more than ~950 items (e.g. 1,000
+# items with MaxConcurrency 1, or 20,000 with MaxConcurrency 20) dies with RecursionError and the execution
+# stays RUNNING forever. The recursive call is the last statement, so run it from a loop instead.
+def _iterative(original: Callable[[Any, Any, Any], None]) -> Callable[[Any, Any, Any], None]:
+    def eval_pool(self: Any, job: Any, worker_frame: Any) -> None:
+        state = self.__dict__
+        if state.get("_burst_local_in_pool"):
+            state["_burst_local_next"] = (job, worker_frame)  # the loop below runs it
+            return
+        state["_burst_local_in_pool"] = True
+        try:
+            pending: tuple[Any, Any] | None = (job, worker_frame)
+            while pending is not None:
+                state["_burst_local_next"] = None
+                original(self, *pending)
+                pending = state["_burst_local_next"]
+        finally:
+            state["_burst_local_in_pool"] = False
+
+    return eval_pool
+
+
+def _apply_map_workers_iterate() -> Undo:
+    classes = (
+        iteration_worker.IterationWorker,
+        distributed_item_processor_worker.DistributedItemProcessorWorker,
+        distributed_iterator_worker.DistributedIteratorWorker,
+    )
+    undos = [_patch(cls, "_eval_pool", _iterative(cls.__dict__["_eval_pool"])) for cls in classes]
+
+    def undo_all() -> None:
+        for undo in reversed(undos):
+            undo()
+
+    return undo_all
+
+
+# -- 9 ----------------------------------------------------------------------------------------------------
+# GAP (speed): the interpreter parses every JSONPath with jsonpath_ng each time it evaluates it, and
+# jsonpath_ng builds a new PLY parser per call: ~1 ms per path, ~9 ms per batch of the job lifecycle's
+# child workflow (moto.stepfunctions.parser.asl.utils.json_path.extract_json, ResultPath). Cache them.
+def _apply_jsonpath_parse_cache() -> Undo:
+    undos = [
+        _patch(json_path, "parse", functools.lru_cache(maxsize=4096)(json_path.__dict__["parse"])),
+        _patch(result_path, "parse", functools.lru_cache(maxsize=4096)(result_path.__dict__["parse"])),
+    ]
+
+    def undo_all() -> None:
+        for undo in reversed(undos):
+            undo()
+
+    return undo_all
+
+
+# -- 10 ---------------------------------------------------------------------------------------------------
+# GAP (speed): the server resolves every request's backend under one global lock, and on the way lists
+# moto's package directory (moto.backends.list_of_moto_modules: os.listdir + ~200 stat calls per request).
+# The directory does not change while the server runs: list it once.
+def _apply_moto_module_list_cache() -> Undo:
+    modules = tuple(moto_backends.list_of_moto_modules())
+
+    def list_of_moto_modules() -> tuple[str, ...]:
+        return modules
+
+    return _patch(moto_backends, "list_of_moto_modules", list_of_moto_modules)
+
+
+# -- 11 ---------------------------------------------------------------------------------------------------
+# GAP (speed): the interpreter creates a new boto3 client (and a new HTTP connection) for every Task it
+# runs (moto.stepfunctions.parser.asl.utils.boto_client.boto_client_for): ~3-5 ms per Lambda call, plus a
+# lookup of "localhost" per connection. Reuse one client per service, region and endpoint (botocore
+# clients are thread-safe), with a connection pool large enough for a Map's concurrent children, and
+# address the server as 127.0.0.1, where it listens.
+_POOL_CONNECTIONS = 1000
+
+
+def _apply_interpreter_client_cache() -> Undo:
+    import boto3  # noqa: PLC0415 - the real module the shim delegates to
+
+    clients: dict[tuple[Any, ...], Any] = {}
+    lock = threading.Lock()
+
+    def client(*args: Any, **kwargs: Any) -> Any:
+        key = (
+            args,
+            kwargs.get("service_name"),
+            kwargs.get("region_name"),
+            kwargs.get("endpoint_url"),
+            kwargs.get("aws_access_key_id"),
+        )
+        found = clients.get(key)
+        if found is not None:
+            return found
+        with lock:
+            found = clients.get(key)
+            if found is None:
+                endpoint = kwargs.get("endpoint_url")
+                if isinstance(endpoint, str) and endpoint.startswith("http://localhost:"):
+                    # the server listens on 127.0.0.1 only; skip resolving "localhost" per connection
+                    kwargs["endpoint_url"] = endpoint.replace("localhost", "127.0.0.1", 1)
+                config = kwargs.get("config") or Config()
+                kwargs["config"] = config.merge(Config(max_pool_connections=_POOL_CONNECTIONS))
+                found = clients[key] = boto3.client(*args, **kwargs)
+            return found
+
+    return _patch(boto_client, "boto3", types.SimpleNamespace(client=client))
+
+
 WORKAROUNDS: tuple[Workaround, ...] = (
     Workaround(
         "validate-template-ignores-warnings",
@@ -230,6 +415,36 @@ WORKAROUNDS: tuple[Workaround, ...] = (
         "execution-name-defaults-to-uuid",
         'executions started without a name are named "None"',
         _apply_execution_name_defaults_to_uuid,
+    ),
+    Workaround(
+        "integer-tolerated-failure-percentage",
+        "an integer ToleratedFailurePercentage is an ASL syntax error",
+        _apply_integer_tolerated_failure_percentage,
+    ),
+    Workaround(
+        "result-writer-reads-state-input",
+        "ResultWriter Parameters are evaluated against the Map results instead of the state input",
+        _apply_result_writer_reads_state_input,
+    ),
+    Workaround(
+        "map-workers-iterate",
+        "a Map worker recurses once per item: RecursionError after ~950 items, execution hangs",
+        _apply_map_workers_iterate,
+    ),
+    Workaround(
+        "jsonpath-parse-cache",
+        "every JSONPath evaluation builds a new jsonpath_ng parser (~1 ms each)",
+        _apply_jsonpath_parse_cache,
+    ),
+    Workaround(
+        "moto-module-list-cache",
+        "every request lists moto's package directory under the server's global lock",
+        _apply_moto_module_list_cache,
+    ),
+    Workaround(
+        "interpreter-client-cache",
+        "the interpreter creates a new boto3 client and connection for every Task",
+        _apply_interpreter_client_cache,
     ),
 )
 

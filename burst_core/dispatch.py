@@ -58,6 +58,18 @@ def _partition_of(state: Mapping[str, Any]) -> Partition:
         raise InvalidEvent(f"job state lacks a valid partition field: {exc}") from None
 
 
+def _dispatch_output(state: Mapping[str, Any], execution: Mapping[str, Any]) -> dict[str, Any]:
+    """What dispatch answers (docs/Interfaces.md)."""
+    return {
+        "jobId": state["jobId"],
+        "numBatches": state["numBatches"],
+        "batchSize": state["batchSize"],
+        "workflowArn": execution["executionArn"],
+        "startTime": state["startTime"],
+        "deadline": state["deadline"],
+    }
+
+
 class Dispatcher:
     """Writes batch files and starts executions. Clients and clock are injected."""
 
@@ -156,14 +168,7 @@ class Dispatcher:
             partition.batch_size,
             max_parallelism,
         )
-        return {
-            "jobId": job_id,
-            "numBatches": partition.num_batches,
-            "batchSize": partition.batch_size,
-            "workflowArn": execution["executionArn"],
-            "startTime": state["startTime"],
-            "deadline": state["deadline"],
-        }
+        return _dispatch_output(state, execution)
 
     def _start(self, job_id: str, name: str, state: dict[str, Any]) -> dict[str, Any]:
         settings = self._settings
@@ -244,16 +249,7 @@ class Dispatcher:
         )
         execution = self._start(job_id, execution_name(job_id, redrive + 1), state)
         logger.info("job %s: redrive %d of %d batches", job_id, redrive + 1, len(batch_ids))
-        return {
-            "jobId": job_id,
-            "numBatches": partition.num_batches,
-            "batchSize": partition.batch_size,
-            "workflowArn": execution["executionArn"],
-            "startTime": state["startTime"],
-            "deadline": state["deadline"],
-            "redrive": redrive + 1,
-            "redrivenBatches": len(batch_ids),
-        }
+        return {**_dispatch_output(state, execution), "redrive": redrive + 1, "redrivenBatches": len(batch_ids)}
 
     def _discard_batch_file(self, job_id: str, key: str) -> None:
         try:

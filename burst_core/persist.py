@@ -104,7 +104,4 @@ def persist_batch(
     except InvalidWorkerOutput as exc:
         logger.warning("job %s batch %s: invalid worker output: %s", job_id, batch_id, exc)
         return table.put_failure(job_id, batch_id, error=WORKER_OUTPUT_ERROR, cause=str(exc), times=times)
-    if uri is not None:
-        return table.put_results_pointer(job_id, batch_id, uri, mime_type=mime, nresults=nresults, times=times)
-    assert body is not None
-    return table.put_results(job_id, batch_id, body, mime_type=mime, nresults=nresults, times=times)
+    return table.put_results(job_id, batch_id, body, mime_type=mime, nresults=nresults, times=times, uri=uri)

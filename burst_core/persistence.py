@@ -75,40 +75,26 @@ class TasksTable:
         self,
         job_id: str,
         batch_id: int,
-        body: bytes,
+        body: bytes | None,
         *,
         mime_type: str,
         nresults: int,
         times: RowTimes,
+        uri: str | None = None,
     ) -> dict[str, Any]:
-        """Store a batch's serialised results, spilling to S3 when they do not fit in an item."""
+        """Store a batch's serialised results (``body``), spilling them to S3 when they do not fit
+        in an item, or record the ``uri`` of results the worker already wrote to S3 itself."""
         item = self._base_item(job_id, batch_id, STATUS_SUCCEEDED, times)
         item["nresults"] = {"N": str(nresults)}
         item["resultsMimeType"] = {"S": mime_type}
-        if len(body) > MAX_INLINE_RESULTS_BYTES:
-            item["resultsS3Uri"] = {"S": self._put_object(results_key(job_id, batch_id), body, mime_type)}
+        if uri is None and body is not None and len(body) > MAX_INLINE_RESULTS_BYTES:
+            uri = self._put_object(results_key(job_id, batch_id), body, mime_type)
+        if uri is not None:
+            item["resultsS3Uri"] = {"S": uri}
         else:
-            item["results"] = {"S": body.decode("utf-8")}
+            item["results"] = {"S": (body or b"null").decode("utf-8")}
         self._put(item)
-        return {"status": STATUS_SUCCEEDED, "nresults": nresults, "spilled": "resultsS3Uri" in item}
-
-    def put_results_pointer(
-        self,
-        job_id: str,
-        batch_id: int,
-        uri: str,
-        *,
-        mime_type: str,
-        nresults: int,
-        times: RowTimes,
-    ) -> dict[str, Any]:
-        """Record results that the worker already wrote to S3 itself."""
-        item = self._base_item(job_id, batch_id, STATUS_SUCCEEDED, times)
-        item["nresults"] = {"N": str(nresults)}
-        item["resultsMimeType"] = {"S": mime_type}
-        item["resultsS3Uri"] = {"S": uri}
-        self._put(item)
-        return {"status": STATUS_SUCCEEDED, "nresults": nresults, "spilled": True}
+        return {"status": STATUS_SUCCEEDED, "nresults": nresults, "spilled": uri is not None}
 
     def put_failure(
         self,

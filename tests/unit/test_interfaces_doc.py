@@ -161,22 +161,23 @@ def test_combiner_input_is_what_the_state_machine_sends(name):
     assert states["CombineError"]["Parameters"] == states["Combine"]["Parameters"]
 
 
-def test_combiner_summary_fields_come_from_the_summary():
-    example = EXAMPLES["combiner-input-succeeded"]
-    failed = example["failedBatches"][0]
+def _succeeded_case() -> tuple[list[BatchRecord], datetime]:
+    failed = EXAMPLES["combiner-input-succeeded"]["failedBatches"][0]
     records = [BatchRecord(i, "succeeded") for i in range(100) if i != failed["batchId"]]
     records.append(BatchRecord(failed["batchId"], "failed", failed["error"], failed["cause"]))
-    now = datetime(2026, 11, 24, 12, 0, 41, 300000, tzinfo=UTC)
-    summary = _summary_for(example, records, now)
-    for key, value in summary.items():
-        if key not in {"toleratedPercentageFailure", "numBatches"}:
-            assert example[key] == value, key
+    return records, datetime(2026, 11, 24, 12, 0, 41, 300000, tzinfo=UTC)
 
 
-def test_timed_out_summary():
-    example = EXAMPLES["combiner-input-timed-out"]
-    records = [BatchRecord(i, "succeeded") for i in range(60)]
-    now = datetime(2026, 11, 24, 12, 15, 5, 200000, tzinfo=UTC)
+def _timed_out_case() -> tuple[list[BatchRecord], datetime]:
+    return [BatchRecord(i, "succeeded") for i in range(60)], datetime(2026, 11, 24, 12, 15, 5, 200000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("name", "case"), [("combiner-input-succeeded", _succeeded_case), ("combiner-input-timed-out", _timed_out_case)]
+)
+def test_combiner_summary_fields_come_from_the_summary(name, case):
+    example = EXAMPLES[name]
+    records, now = case()
     summary = _summary_for(example, records, now)
     for key, value in summary.items():
         if key not in {"toleratedPercentageFailure", "numBatches"}:

@@ -1,0 +1,125 @@
+"""Jobs on the local endpoint: framework overhead per batch, and a CPU-bound job against baselines.
+
+* overhead: a 1,000-batch job whose worker does nothing; (end of execution - dispatch) / 1,000.
+* cpu: 1,000 batches of ~50 ms of pure-Python work; wall time on the local endpoint divided by the
+  wall time of concurrent.futures.ProcessPoolExecutor (one process per core) running the same work,
+  and Lithops' localhost backend doing the same, all in this run on this machine.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import inspect
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import write_result
+from burst_client.aws import Clients
+from burst_client.deploy import PROJECT_ROOT, deploy
+from burst_client.endpoint_process import EndpointProcess, free_port
+from burst_client.sdk import BurstClient
+
+SERVICE = Path(__file__).resolve().parent / "service"
+sys.path.insert(0, str(SERVICE))
+from benchfns.work import spin  # noqa: E402
+
+ORG, STAGE = "janelia", "bench"
+BATCHES = 1000
+TARGET_SECS = 0.050
+
+
+def calibrate() -> int:
+    iterations = 100_000
+    while True:
+        started = time.perf_counter()
+        spin(iterations)
+        elapsed = time.perf_counter() - started
+        if elapsed > 0.02:
+            return int(iterations * TARGET_SECS / elapsed)
+        iterations *= 2
+
+
+def run_job(client: BurstClient, worker: str, params: dict[str, Any]) -> dict[str, Any]:
+    started = time.perf_counter()
+    job = client.dispatch(f"{ORG}-burst-bench-{STAGE}-{worker}", f"{ORG}-burst-bench-{STAGE}-combiner", 0, BATCHES,
+                          batch_size=1, max_parallelism=BATCHES, job_parameters=params)
+    status = job.wait(timeout=3600, poll_interval=0.5)
+    wall = time.perf_counter() - started
+    execution = job.describe()
+    assert status.state == "succeeded" and status.done == BATCHES, status
+    return {"wallSecs": wall, "executionSecs": (execution["stopDate"] - execution["startDate"]).total_seconds()}
+
+
+def process_pool(iterations: int) -> float:
+    started = time.perf_counter()
+    with concurrent.futures.ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
+        list(pool.map(spin, [iterations] * BATCHES, chunksize=1))
+    return time.perf_counter() - started
+
+
+def lithops_localhost(iterations: int) -> float | str:
+    try:
+        import lithops
+    except ImportError:
+        return "lithops not installed (pip install -r requirements-bench.txt)"
+    config = {"lithops": {"backend": "localhost", "storage": "localhost", "log_level": "WARNING"},
+              "localhost": {"worker_processes": os.cpu_count(), "runtime": sys.executable}}
+    # the same source, defined outside any module so Lithops ships it by value
+    namespace: dict[str, Any] = {"__name__": "lithops_work"}
+    exec(inspect.getsource(spin), namespace)  # noqa: S102
+    started = time.perf_counter()
+    try:
+        executor = lithops.FunctionExecutor(config=config)
+        futures = executor.map(namespace["spin"], [iterations] * BATCHES)
+        executor.get_result(futures)
+        executor.clean()
+    except Exception as exc:  # report, do not hide, why the peer could not run  # noqa: BLE001
+        return f"lithops failed: {type(exc).__name__}: {exc}"
+    return time.perf_counter() - started
+
+
+def run() -> dict[str, Any]:
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+    iterations = calibrate()
+    log = Path(tempfile.mkdtemp()) / "endpoint.log"
+    with EndpointProcess(free_port(), log) as url:
+        deploy(PROJECT_ROOT, STAGE, ORG, endpoint_url=url, env={"MAX_PARALLELISM": str(BATCHES)})
+        deploy(SERVICE, STAGE, ORG, endpoint_url=url)
+        client = BurstClient(ORG, STAGE, clients=Clients(endpoint_url=url))
+        run_job(client, "noop", {})  # warm the worker processes
+        overhead = run_job(client, "noop", {})
+        cpu = run_job(client, "cpu", {"iterations": iterations})
+    pool = process_pool(iterations)
+    lithops_secs = lithops_localhost(iterations)
+    serial_batch = TARGET_SECS
+    results = {
+        "batches": BATCHES,
+        "cpuIterationsFor50ms": iterations,
+        "overhead": {**overhead, "msPerBatch": overhead["executionSecs"] * 1000 / BATCHES},
+        "cpu": {**cpu, "processPoolSecs": pool, "ratio": cpu["wallSecs"] / pool,
+                "lithopsLocalhostSecs": lithops_secs,
+                "lithopsRatio": lithops_secs / pool if isinstance(lithops_secs, float) else None},
+        "idealSecs": BATCHES * serial_batch / (os.cpu_count() or 1),
+    }
+    table = [
+        {"measure": "no-op job: ms per batch (execution time / 1,000)", "value": round(results["overhead"]["msPerBatch"], 1),
+         "target": "< 10"},
+        {"measure": "CPU job on the local endpoint, s", "value": round(cpu["wallSecs"], 1), "target": ""},
+        {"measure": "same work, ProcessPoolExecutor, s", "value": round(pool, 1), "target": ""},
+        {"measure": "ratio local endpoint / ProcessPoolExecutor", "value": round(results["cpu"]["ratio"], 2),
+         "target": "<= 1.3"},
+        {"measure": "Lithops localhost, s", "value": round(lithops_secs, 1) if isinstance(lithops_secs, float)
+         else lithops_secs, "target": ""},
+        {"measure": "ratio Lithops localhost / ProcessPoolExecutor",
+         "value": round(results["cpu"]["lithopsRatio"], 2) if results["cpu"]["lithopsRatio"] else "n/a", "target": ""},
+    ]
+    write_result("endpoint", {"description": __doc__, **results}, table)
+    return results
+
+
+if __name__ == "__main__":
+    run()

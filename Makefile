@@ -3,8 +3,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Python 3.12, the Lambda runtime's version (pyenv installs are found too); override with PYTHON=...
+# (a pyenv shim may exist without working, so each candidate must run)
 PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do \
-            command -v $$p >/dev/null 2>&1 && { command -v $$p; break; }; done)
+            $$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 \
+            && { command -v $$p; break; }; done)
 VENV := .venv
 BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)

@@ -42,6 +42,7 @@ LOG_TAIL_BYTES = 4096
 INIT_TIMEOUT_SECONDS = 10.0
 DEFAULT_CONCURRENCY = 1000
 DEFAULT_IDLE_TIMEOUT_SECONDS = 600.0
+REAP_INTERVAL_SECONDS = 1.0
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -350,6 +351,7 @@ class LambdaRuntime:
         python: str | None = None,
         work_dir: Path | None = None,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT_SECONDS,
+        is_current: Callable[[FunctionSpec], bool] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -358,6 +360,9 @@ class LambdaRuntime:
         self.max_processes = max_processes or default_max_processes(concurrency)
         self.python = python or sys.executable
         self.idle_timeout = idle_timeout
+        # Whether a spec still describes a deployed function (idle workers of deleted or reconfigured
+        # functions are stopped by the reaper); None: only the idle timeout stops them.
+        self._is_current = is_current
         self._own_work_dir = work_dir is None
         self.work_dir = Path(tempfile.mkdtemp(prefix="burst-local-")) if work_dir is None else work_dir
         self._code_root = self.work_dir / "code"
@@ -427,20 +432,6 @@ class LambdaRuntime:
             return self._execute(spec, code, invocation, request_id)
         finally:
             self._release()
-
-    def retire(self, account_id: str, region: str, name: str) -> None:
-        """Forget a deleted function: stop its idle workers."""
-        with self._cond:
-            victims = []
-            for spec in list(self._idle):
-                if (spec.account_id, spec.region, spec.name) == (account_id, region, name):
-                    victims.extend(self._idle.pop(spec))
-            for slot in [k for k in self._current if k[:3] == (account_id, region, name)]:
-                del self._current[slot]
-            for worker in victims:
-                self._forget_locked(worker)
-        for worker in victims:
-            worker.kill()
 
     def close(self) -> None:
         """Kill every worker (idle or busy) and remove the unpacked code."""
@@ -738,15 +729,29 @@ class LambdaRuntime:
         return env
 
     def _reap_idle(self) -> None:
-        while not self._stop.wait(min(30.0, self.idle_timeout / 2)):
+        """Stop idle workers that idled too long or whose function was deleted or reconfigured."""
+        while not self._stop.wait(REAP_INTERVAL_SECONDS):
             cutoff = time.monotonic() - self.idle_timeout
             with self._cond:
-                victims = []
-                for workers in self._idle.values():
-                    for worker in [w for w in workers if w.last_used < cutoff]:
+                pools = [(spec, list(workers)) for spec, workers in self._idle.items() if workers]
+            stale = set()
+            if self._is_current is not None:
+                for spec, _ in pools:
+                    try:
+                        if not self._is_current(spec):
+                            stale.add(spec)
+                    except Exception:  # a lookup that fails must not stop the reaper; keep the workers
+                        LOG.exception("could not check whether %s is still deployed", spec.name)
+            victims = []
+            with self._cond:
+                for spec, workers in self._idle.items():
+                    for worker in [w for w in workers if spec in stale or w.last_used < cutoff]:
                         workers.remove(worker)
                         victims.append(worker)
                         self._forget_locked(worker)
+                for spec in stale:
+                    if self._current.get(spec.slot) == spec:
+                        del self._current[spec.slot]
             for worker in victims:
                 LOG.debug("stopping idle worker %d of %s", worker.pid, worker.spec.name)
                 worker.kill()

@@ -47,7 +47,6 @@ CONCURRENCY_ENV = "BURST_LOCAL_CONCURRENCY"
 SERVICES = ("s3", "dynamodb", "stepfunctions", "cloudformation", "iam", "lambda", "sts", "logs")
 
 _INVOKE_PATH = re.compile(r"^/(?P<api>[0-9-]+)/functions/(?P<name>[^/]+)/invocations/?$")
-_FUNCTION_PATH = re.compile(r"^/(?P<api>[0-9-]+)/functions/(?P<name>[^/]+)/?$")
 _CREDENTIAL = re.compile(r"Credential=(?P<key>[^/]*)/\d{8}/(?P<region>[^/]+)/")
 _PYTHON_RUNTIMES = re.compile(r"^python3\.\d+$")
 
@@ -140,6 +139,25 @@ def function_spec(fn: Any) -> FunctionSpec:
     )
 
 
+def _lookup_function(account_id: str, region: str, name: str, qualifier: str | None) -> Any | None:
+    """moto's ``LambdaFunction`` for name (or ARN) and qualifier, None if it has no such function."""
+    from moto.awslambda.models import lambda_backends  # noqa: PLC0415 - moto loads lazily
+    from moto.core.exceptions import ServiceException  # noqa: PLC0415
+    from werkzeug.exceptions import HTTPException  # noqa: PLC0415
+
+    try:
+        return lambda_backends[account_id][region].get_function(name, qualifier)
+    except (HTTPException, ServiceException, ValueError, KeyError):  # moto's ResourceNotFound & co.
+        return None
+
+
+def _is_deployed(spec: FunctionSpec) -> bool:
+    """Whether moto still has the function version ``spec`` describes, unchanged."""
+    qualifier = None if spec.version == "$LATEST" else spec.version
+    fn = _lookup_function(spec.account_id, spec.region, spec.name, qualifier)
+    return fn is not None and function_spec(fn) == spec
+
+
 class LambdaInvokeMiddleware:
     """WSGI middleware: Lambda Invoke runs the deployed code here; every other request goes to ``app``."""
 
@@ -155,21 +173,9 @@ class LambdaInvokeMiddleware:
             match = _INVOKE_PATH.match(path)
             if match is not None:
                 return self._invoke(environ, start_response, unquote(match["name"]))
-        elif method == "DELETE":
-            match = _FUNCTION_PATH.match(path)
-            if match is not None and "Qualifier" not in environ.get("QUERY_STRING", ""):
-                region, key = _region_and_key(environ, self.default_region)
-                name = unquote(match["name"]).split(":")[-1]
-                response = self.app(environ, start_response)
-                self.runtime.retire(_account_id(environ, key), region, name)
-                return response
         return self.app(environ, start_response)
 
     def _invoke(self, environ: dict[str, Any], start_response: StartResponse, name: str) -> Iterable[bytes]:
-        from moto.awslambda.models import lambda_backends  # noqa: PLC0415 - moto loads lazily
-        from moto.core.exceptions import ServiceException  # noqa: PLC0415
-        from werkzeug.exceptions import HTTPException  # noqa: PLC0415
-
         length = int(environ.get("CONTENT_LENGTH") or 0)
         payload = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(payload)  # for moto, if it answers after all
@@ -179,9 +185,8 @@ class LambdaInvokeMiddleware:
         if name.startswith("arn:"):
             region = name.split(":")[3] or region
         account = _account_id(environ, key)
-        try:
-            fn = lambda_backends[account][region].get_function(name, qualifier)
-        except (HTTPException, ServiceException, ValueError, KeyError):
+        fn = _lookup_function(account, region, name, qualifier)
+        if fn is None:
             return self.app(environ, start_response)  # moto answers with the right "not found" error
         if getattr(fn, "package_type", "Zip") != "Zip" or not _PYTHON_RUNTIMES.match(fn.run_time or ""):
             LOG.warning(
@@ -258,6 +263,7 @@ class LocalEndpoint:
             app = self._moto_app()
             self.runtime = LambdaRuntime(
                 self.url,
+                is_current=_is_deployed,
                 concurrency=self.config.concurrency,
                 max_processes=self.config.max_processes,
                 python=self.config.python,
@@ -386,7 +392,6 @@ def add_local_subcommands(subparsers: Any) -> argparse.ArgumentParser:
 
 def run_up(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM. Returns the exit status: 1, with one line on stderr, if it cannot start."""
-    _configure_console(args.verbose)
     try:
         concurrency = args.concurrency if args.concurrency is not None else concurrency_from_env()
         if concurrency < 1:
@@ -400,6 +405,7 @@ def run_up(args: argparse.Namespace) -> int:
             region=args.region,
             idle_timeout=args.idle_timeout,
         )
+        _configure_console(args.verbose)
         endpoint = LocalEndpoint(config)
         endpoint.start()
     except LocalEndpointError as exc:

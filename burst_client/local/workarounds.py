@@ -9,9 +9,11 @@ the duration of a ``with`` block only (for tests).
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
 import json
 import logging
+import re
 import threading
 import types
 import uuid
@@ -26,6 +28,10 @@ from moto.cloudformation.models import CloudFormationBackend
 from moto.stepfunctions import responses
 from moto.stepfunctions.models import StateMachine
 from moto.stepfunctions.parser.asl.component.common.path import result_path
+from moto.stepfunctions.parser.asl.component.state import state as state_module
+from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations.is_operator import (
+    IsTimestamp,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
     distributed_item_processor_worker,
@@ -114,16 +120,15 @@ def _apply_change_set_refreshes_outputs() -> Undo:
     @functools.wraps(original)
     def execute_change_set(self: CloudFormationBackend, change_set_name: str, stack_name: str | None = None) -> None:
         original(self, change_set_name, stack_name)
-        change_set = self.change_sets.get(change_set_name) or next(
-            (cs for cs in self.change_sets.values() if cs.change_set_name == change_set_name), None
-        )
-        if change_set is None:
-            return
-        stack = self.stacks.get(change_set.stack_id)
-        if stack is not None:
-            stack._parse_template()
-            stack.description = stack.template_dict.get("Description")
-            stack.output_map = stack._create_output_map()
+        # the change set named so (by ARN, or by name, which several stacks may share): refreshing the
+        # outputs of a stack the call did not touch is harmless
+        executed = [cs for arn, cs in self.change_sets.items() if change_set_name in (arn, cs.change_set_name)]
+        for change_set in executed:
+            stack = self.stacks.get(change_set.stack_id)
+            if stack is not None:
+                stack._parse_template()
+                stack.description = stack.template_dict.get("Description")
+                stack.output_map = stack._create_output_map()
 
     return _patch(CloudFormationBackend, "execute_change_set", execute_change_set)
 
@@ -390,6 +395,52 @@ def _apply_interpreter_client_cache() -> Undo:
     return _patch(boto_client, "boto3", types.SimpleNamespace(client=client))
 
 
+# -- 12 ---------------------------------------------------------------------------------------------------
+# GAP: Choice rules compare timestamps only in the form "2016-03-14T01:59:00Z" (IsTimestamp.
+# string_to_timestamp uses strptime "%Y-%m-%dT%H:%M:%SZ"): with fractional seconds or a numeric offset, both
+# valid RFC 3339 on AWS, the rule is silently false, or fails with a TypeError when only the other side
+# parses. So a Choice on $$.State.EnteredTime (which always has a fraction) never matches. Parse RFC 3339.
+_RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def parse_rfc3339(text: str) -> datetime.datetime | None:
+    """An aware datetime for an RFC 3339 timestamp with uppercase T and Z (as ASL requires), else None."""
+    match = _RFC3339.match(text) if isinstance(text, str) else None
+    if match is None:
+        return None
+    seconds, fraction, zone = match.groups()
+    fraction = (fraction or ".0")[:7].ljust(7, "0")  # microseconds at most
+    try:
+        return datetime.datetime.fromisoformat(seconds + fraction + ("+00:00" if zone == "Z" else zone))
+    except ValueError:
+        return None
+
+
+def _apply_rfc3339_timestamp_comparisons() -> Undo:
+    return _patch(IsTimestamp, "string_to_timestamp", staticmethod(parse_rfc3339))
+
+
+# -- 13 ---------------------------------------------------------------------------------------------------
+# GAP: $$.State.EnteredTime is datetime.isoformat(): "2026-11-24T23:27:39.865001+00:00"; AWS writes
+# "2026-11-24T23:27:39.865Z" (milliseconds, Z), which is what code reading the value expects.
+def aws_timestamp(moment: datetime.datetime) -> str:
+    utc = moment.astimezone(datetime.UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _apply_entered_time_format() -> Undo:
+    original = state_module.__dict__["StateData"]
+
+    def state_data(**fields: Any) -> Any:
+        entered = fields.get("EnteredTime")
+        if isinstance(entered, str):
+            with contextlib.suppress(ValueError):
+                fields["EnteredTime"] = aws_timestamp(datetime.datetime.fromisoformat(entered))
+        return original(**fields)
+
+    return _patch(state_module, "StateData", state_data)
+
+
 WORKAROUNDS: tuple[Workaround, ...] = (
     Workaround(
         "validate-template-ignores-warnings",
@@ -445,6 +496,16 @@ WORKAROUNDS: tuple[Workaround, ...] = (
         "interpreter-client-cache",
         "the interpreter creates a new boto3 client and connection for every Task",
         _apply_interpreter_client_cache,
+    ),
+    Workaround(
+        "rfc3339-timestamp-comparisons",
+        "Choice timestamp rules fail on fractional seconds and offsets ($$.State.EnteredTime)",
+        _apply_rfc3339_timestamp_comparisons,
+    ),
+    Workaround(
+        "entered-time-format",
+        '$$.State.EnteredTime is "...:39.865001+00:00" instead of AWS\'s "...:39.865Z"',
+        _apply_entered_time_format,
     ),
 )
 

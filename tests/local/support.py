@@ -1,0 +1,194 @@
+"""Helpers of the local endpoint's tests: start the endpoint as a user does, run sls, build functions."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE_SERVICE = Path(__file__).resolve().parent / "fixtures" / "service"
+SLS = ROOT / "node_modules" / ".bin" / "sls"
+REGION = "us-east-1"
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+SERVICE = "burst-local-fixture"
+STAGE = "local"
+WORKER = f"{SERVICE}-{STAGE}-worker"
+SLOW = f"{SERVICE}-{STAGE}-slow"
+NO_RETRIES = Config(retries={"total_max_attempts": 1}, read_timeout=120)
+
+# An ELF header for an AArch64 shared object: what a wheel built for Lambda arm64 contains.
+AARCH64_ELF = (
+    b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8 + (3).to_bytes(2, "little") + (183).to_bytes(2, "little")
+) + b"\x00" * 44
+_FALLBACK = (
+    '"""Like wrapt: use the C extension when it loads, else the pure-Python implementation."""\n'
+    "try:\n"
+    "    from {package}._speedups import FLAVOUR\n"
+    "except ImportError:\n"
+    '    FLAVOUR = "python"\n'
+)
+FAKE_EXTENSION_PACKAGE = {
+    "fakewrapt/__init__.py": _FALLBACK.format(package="fakewrapt"),
+    "fakeabi3/__init__.py": _FALLBACK.format(package="fakeabi3"),
+}
+FAKE_EXTENSION_BINARIES = {
+    # the name pip gives it for Lambda arm64 / CPython 3.12 (not an import suffix on x86_64)
+    "fakewrapt/_speedups.cpython-312-aarch64-linux-gnu.so": AARCH64_ELF,
+    # a name every Linux CPython tries to load (dlopen then fails on the foreign architecture)
+    "fakeabi3/_speedups.abi3.so": AARCH64_ELF,
+}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Endpoint:
+    """A running ``python -m burst_client.local up`` and its console output."""
+
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    seen_pids: set[int] = field(default_factory=set)
+
+    def client(self, service: str, **config: Any) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=NO_RETRIES.merge(Config(**config)) if config else NO_RETRIES,
+        )
+
+    def console(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_console(self, text: str, timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            output = self.console()
+            if text in output:
+                return output
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} not on the endpoint's console:\n{self.console()[-3000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout=timeout)
+
+
+def start_endpoint(log_path: Path, *args: str, env: dict[str, str] | None = None) -> Endpoint:
+    port = free_port()
+    command = [sys.executable, "-m", "burst_client.local", "up", "--port", str(port), *args]
+    log = log_path.open("wb")
+    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env or dict(os.environ))
+    log.close()
+    endpoint = Endpoint(f"http://127.0.0.1:{port}", port, process, log_path)
+    deadline = time.monotonic() + 60
+    while "Local AWS endpoint:" not in endpoint.console():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"the endpoint did not start:\n{endpoint.console()}")
+        time.sleep(0.05)
+    return endpoint
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie of ours still "exists": look at its state
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def _sls_env(url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_SESSION_TOKEN")}
+    env.update(CREDENTIALS)
+    env.update({"AWS_ENDPOINT_URL": url, "SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off"})
+    return env
+
+
+def run_sls(service_dir: Path, url: str, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [str(SLS), *args, "--stage", STAGE],
+        cwd=service_dir,
+        env=_sls_env(url),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, f"sls {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@dataclass
+class Deployed:
+    endpoint: Endpoint
+    service_dir: Path
+
+    def invoke(self, function: str, event: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        response: dict[str, Any] = self.endpoint.client("lambda").invoke(
+            FunctionName=function, Payload=json.dumps(event).encode(), **kwargs
+        )
+        raw = response["Payload"].read()
+        response["Body"] = json.loads(raw) if raw else None
+        body = response["Body"]
+        if isinstance(body, dict) and isinstance(body.get("pid"), int):
+            self.endpoint.seen_pids.add(body["pid"])
+        return response
+
+
+def make_zip(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+FunctionFactory = Callable[..., str]
+
+
+def create_function(
+    lambda_client: Any, iam_client: Any, name: str, code: bytes, handler: str = "h.handler", **config: Any
+) -> str:
+    """Create a function directly (no CloudFormation); returns its ARN."""
+    try:
+        role = iam_client.get_role(RoleName="burst-local-tests")["Role"]["Arn"]
+    except iam_client.exceptions.NoSuchEntityException:
+        role = iam_client.create_role(RoleName="burst-local-tests", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    created = lambda_client.create_function(
+        FunctionName=name, Runtime="python3.12", Role=role, Handler=handler, Code={"ZipFile": code}, **config
+    )
+    return str(created["FunctionArn"])

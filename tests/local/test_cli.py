@@ -1,0 +1,97 @@
+"""`python -m burst_client.local up`: start, refuse a taken port, stop cleanly on Ctrl-C and SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from burst_client.local import add_local_subcommands, main, run_up
+from tests.local.support import ROOT, Endpoint, create_function, make_zip, pid_alive, start_endpoint
+
+WHERE_AM_I = make_zip({"h.py": "import os\n\ndef handler(event, context):\n    return [os.getpid(), os.getcwd()]\n"})
+
+
+def test_port_in_use_is_one_clear_line(endpoint: Endpoint) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "burst_client.local", "up", "--port", str(endpoint.port)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"burst-local: error: port {endpoint.port} on 127.0.0.1 is already in use; stop whatever listens "
+        "there (another local endpoint?) or choose another port with --port"
+    ]
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_the_endpoint_and_its_workers(tmp_path: Path, sig: signal.Signals) -> None:
+    endpoint = start_endpoint(tmp_path / "console.log")
+    try:
+        client = endpoint.client("lambda")
+        create_function(client, endpoint.client("iam"), "where", WHERE_AM_I)
+        pid, code_dir = json.loads(client.invoke(FunctionName="where", Payload=b"{}")["Payload"].read())
+        assert pid_alive(pid)
+        assert Path(code_dir).is_dir()
+    finally:
+        code = endpoint.stop(sig)
+
+    assert code == 0
+    assert not pid_alive(pid)
+    assert not Path(code_dir).exists()  # the unpacked code went with it
+    console = endpoint.console()
+    assert f"stopping ({sig.name})" in console
+    assert "Traceback" not in console
+
+
+def test_concurrency_from_the_environment(tmp_path: Path) -> None:
+    endpoint = start_endpoint(tmp_path / "console.log", env={**os.environ, "BURST_LOCAL_CONCURRENCY": "7"})
+    try:
+        assert "(concurrency 7," in endpoint.console()
+        assert f"Local AWS endpoint: {endpoint.url}" in endpoint.console()
+    finally:
+        assert endpoint.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["up", "--concurrency", "0"], {}, "--concurrency must be a positive integer, got 0"),
+        (["up"], {"BURST_LOCAL_CONCURRENCY": "lots"}, "BURST_LOCAL_CONCURRENCY must be a positive integer"),
+    ],
+)
+def test_bad_settings_exit_1(
+    argv: list[str],
+    env: dict[str, str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    assert main(argv) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_subcommands_plug_into_another_cli() -> None:
+    parser = argparse.ArgumentParser(prog="burst")
+    commands = parser.add_subparsers(dest="command", required=True)
+    local = commands.add_parser("local").add_subparsers(dest="local_command", required=True)
+    add_local_subcommands(local)
+
+    args = parser.parse_args(["local", "up", "--port", "4570", "--concurrency", "50"])
+
+    assert (args.port, args.concurrency, args.func) == (4570, 50, run_up)

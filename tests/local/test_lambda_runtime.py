@@ -1,0 +1,187 @@
+"""LambdaRuntime on its own (no moto, no HTTP): pools, limits, errors, logs."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from burst_client.local.lambda_runtime import FunctionSpec, Invocation, InvokeResult, LambdaRuntime
+from tests.local.support import make_zip, pid_alive
+
+HANDLER = """
+import decimal, os, sys, time
+
+def handler(event, context):
+    action = event.get("action")
+    if action == "sleep":
+        time.sleep(event["seconds"])
+    if action == "print":
+        print("x" * event["size"])
+    if action == "context":
+        return {"custom": context.client_context.custom, "arn": context.invoked_function_arn}
+    if action == "decimal":
+        return {"int": decimal.Decimal("3"), "float": decimal.Decimal("2.5")}
+    return {"pid": os.getpid(), "env": os.environ.get("GREETING")}
+"""
+CODE = make_zip({"pkg/h.py": HANDLER, "pkg/__init__.py": "", "broken.py": "import not_a_module\n"})
+
+
+def spec(**changes: object) -> FunctionSpec:
+    base = FunctionSpec(
+        account_id="123456789012",
+        region="us-east-1",
+        name="unit",
+        function_arn="arn:aws:lambda:us-east-1:123456789012:function:unit",
+        version="$LATEST",
+        handler="pkg/h.handler",
+        runtime="python3.12",
+        timeout=5,
+        memory_size=128,
+        code_sha256="unit-code",
+        environment=(("GREETING", "hi"),),
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[LambdaRuntime]:
+    running = LambdaRuntime("http://127.0.0.1:9", concurrency=3, max_processes=2, work_dir=tmp_path)
+    yield running
+    pids = running.worker_pids()
+    running.close()
+    assert not [pid for pid in pids if pid_alive(pid)]
+
+
+def call(
+    runtime: LambdaRuntime, event: dict[str, object], function: FunctionSpec | None = None, **kw: object
+) -> InvokeResult:
+    return runtime.invoke(function or spec(), lambda: CODE, Invocation(json.dumps(event).encode(), **kw))  # type: ignore[arg-type]
+
+
+def body(result: InvokeResult) -> dict[str, object]:
+    return dict(json.loads(result.body))
+
+
+def test_warm_worker_is_reused_and_cold_start_reported(runtime: LambdaRuntime) -> None:
+    first = call(runtime, {}, log_tail=True)
+    second = call(runtime, {}, log_tail=True)
+
+    assert body(first) == {"pid": body(second)["pid"], "env": "hi"}
+    assert "Init Duration" in base64.b64decode(first.headers["X-Amz-Log-Result"]).decode()
+    assert "Init Duration" not in base64.b64decode(second.headers["X-Amz-Log-Result"]).decode()
+    assert runtime.process_count == 1
+
+
+def test_new_configuration_gets_new_workers(runtime: LambdaRuntime) -> None:
+    old_pid = body(call(runtime, {}))["pid"]
+    changed = spec(environment=(("GREETING", "changed"),), code_sha256="unit-code-2")
+
+    result = body(call(runtime, {}, changed))
+
+    assert result["env"] == "changed"
+    assert result["pid"] != old_pid
+    assert not pid_alive(int(str(old_pid)))  # the superseded idle worker was stopped
+
+
+def test_concurrency_limit_throttles(runtime: LambdaRuntime) -> None:
+    results: list[InvokeResult] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(call(runtime, {"action": "sleep", "seconds": 1})))
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    statuses = sorted(result.status for result in results)
+    assert statuses == [200, 200, 200, 429]
+    throttled = next(result for result in results if result.status == 429)
+    assert throttled.headers["x-amzn-ErrorType"] == "TooManyRequestsException"
+    assert json.loads(throttled.body) == {
+        "Type": "User",
+        "message": "Rate Exceeded.",
+        "Reason": "ConcurrentInvocationLimitExceeded",
+    }
+    assert runtime.process_count <= runtime.max_processes == 2  # the third call waited for a worker
+
+
+def test_event_invocations_queue_instead_of_throttling(runtime: LambdaRuntime) -> None:
+    accepted = [call(runtime, {"action": "sleep", "seconds": 0.3}, invocation_type="Event") for _ in range(5)]
+
+    assert [result.status for result in accepted] == [202] * 5
+    deadline = time.monotonic() + 10
+    while runtime.in_flight and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert runtime.in_flight == 0
+
+
+def test_import_error_is_reported_like_lambda(runtime: LambdaRuntime) -> None:
+    result = call(runtime, {}, spec(handler="broken.handler"), log_tail=True)
+
+    assert result.headers["X-Amz-Function-Error"] == "Unhandled"
+    assert body(result)["errorType"] == "Runtime.ImportModuleError"
+    assert body(result)["errorMessage"] == "Unable to import module 'broken': No module named 'not_a_module'"
+    assert "Runtime.ImportModuleError" in base64.b64decode(result.headers["X-Amz-Log-Result"]).decode()
+    assert runtime.process_count == 0
+
+
+@pytest.mark.parametrize(
+    ("handler", "error_type"),
+    [("pkg/h.missing", "Runtime.HandlerNotFound"), ("nodots", "Runtime.MalformedHandlerName")],
+)
+def test_bad_handler_setting(runtime: LambdaRuntime, handler: str, error_type: str) -> None:
+    result = call(runtime, {}, spec(handler=handler))
+
+    assert body(result)["errorType"] == error_type
+
+
+def test_log_tail_is_the_last_4_kb(runtime: LambdaRuntime) -> None:
+    result = call(runtime, {"action": "print", "size": 10_000}, log_tail=True)
+
+    tail = base64.b64decode(result.headers["X-Amz-Log-Result"])
+    assert len(tail) == 4096
+    assert tail.decode().rstrip("\n").splitlines()[-1].startswith("REPORT RequestId: ")
+
+
+def test_client_context_and_qualified_arn_reach_the_context(runtime: LambdaRuntime) -> None:
+    client_context = base64.b64encode(json.dumps({"custom": {"k": "v"}}).encode()).decode()
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:unit:live"
+
+    result = call(runtime, {"action": "context"}, client_context=client_context, invoked_arn=arn)
+
+    assert body(result) == {"custom": {"k": "v"}, "arn": arn}
+
+
+def test_decimal_results_are_numbers(runtime: LambdaRuntime) -> None:
+    assert body(call(runtime, {"action": "decimal"})) == {"int": 3, "float": 2.5}
+
+
+def test_dry_run_and_invalid_payload(runtime: LambdaRuntime) -> None:
+    assert call(runtime, {}, invocation_type="DryRun").status == 204
+    invalid = runtime.invoke(spec(), lambda: CODE, Invocation(b"{nope"))
+    assert invalid.status == 400
+    assert invalid.headers["x-amzn-ErrorType"] == "InvalidRequestContentException"
+    assert runtime.process_count == 0
+
+
+def test_stale_workers_are_retired(tmp_path: Path) -> None:
+    deployed = {spec()}
+    runtime = LambdaRuntime("http://127.0.0.1:9", work_dir=tmp_path, is_current=lambda s: s in deployed)
+    try:
+        pid = int(str(body(call(runtime, {}))["pid"]))
+        deployed.clear()  # the function was deleted
+        deadline = time.monotonic() + 5
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not pid_alive(pid)
+        assert runtime.process_count == 0
+    finally:
+        runtime.close()

@@ -1,0 +1,377 @@
+"""Each moto gap the local endpoint works around: plain moto still has it, and the workaround closes it.
+
+When moto fixes a gap, the "plain moto" half of its test fails: drop the workaround then.
+Everything runs in-process on mock_aws; workarounds are applied only inside ``workarounds.applied(...)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import backends as moto_backends
+from moto import mock_aws
+from moto.stepfunctions.parser.asl.utils import boto_client, json_path
+
+from burst_client.local import workarounds
+
+REGION = "us-east-1"
+ROLE = "arn:aws:iam::123456789012:role/burst-local-tests"
+PASS = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+
+
+@pytest.fixture(autouse=True)
+def _no_workarounds(aws_env: None) -> Iterator[None]:
+    workarounds.revert()  # in case something applied them in this process
+    yield
+    workarounds.revert()
+
+
+@pytest.fixture
+def sfn() -> Iterator[Any]:
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        yield boto3.client("stepfunctions", region_name=REGION)
+
+
+def run(sfn: Any, definition: dict[str, Any] | str, execution_input: Any = None, timeout: float = 30) -> Any:
+    body = definition if isinstance(definition, str) else json.dumps(definition)
+    arn = sfn.create_state_machine(name=f"sm-{time.monotonic_ns()}", definition=body, roleArn=ROLE)
+    execution = sfn.start_execution(stateMachineArn=arn["stateMachineArn"], input=json.dumps(execution_input or {}))
+    return wait(sfn, execution["executionArn"], timeout)
+
+
+def wait(sfn: Any, execution_arn: str, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while (described := sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    return described
+
+
+def distributed_map(child: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {
+        "StartAt": "Map",
+        "States": {
+            "Map": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, **child},
+                "End": True,
+                **fields,
+            }
+        },
+    }
+
+
+def test_every_workaround_is_listed_once() -> None:
+    names = [w.name for w in workarounds.WORKAROUNDS]
+    assert len(names) == len(set(names))
+    assert workarounds.apply_all() == names
+    assert workarounds.apply_all() == []  # idempotent
+
+
+# -- 1 --------------------------------------------------------------------------------------------------------
+W3005_TEMPLATE = json.dumps(
+    {
+        "Resources": {
+            "Topic": {"Type": "AWS::SNS::Topic"},
+            "Queue": {
+                "Type": "AWS::SQS::Queue",
+                "DependsOn": "Topic",
+                "Properties": {"QueueName": {"Fn::GetAtt": ["Topic", "TopicName"]}},
+            },
+        }
+    }
+)
+E3002_TEMPLATE = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"Nope": 1}}}})
+
+
+def test_validate_template_ignores_cfn_lint_warnings() -> None:
+    with mock_aws():
+        cloudformation = boto3.client("cloudformation", region_name=REGION)
+        with pytest.raises(ClientError, match="dependency already enforced by a 'GetAtt'"):
+            cloudformation.validate_template(TemplateBody=W3005_TEMPLATE)
+
+        with workarounds.applied("validate-template-ignores-warnings"):
+            cloudformation.validate_template(TemplateBody=W3005_TEMPLATE)
+            with pytest.raises(ClientError, match="'Nope' was unexpected"):
+                cloudformation.validate_template(TemplateBody=E3002_TEMPLATE)
+
+
+# -- 2 --------------------------------------------------------------------------------------------------------
+SUB_TEMPLATE = json.dumps(
+    {
+        "Resources": {
+            "Topic": {
+                "Type": "AWS::SNS::Topic",
+                "Properties": {
+                    "TopicName": {"Fn::Sub": ["t-${0f3e}-${AWS::Region}-${name}", {"0f3e": "digits", "name": "plain"}]}
+                },
+            }
+        },
+        "Outputs": {"Name": {"Value": {"Fn::GetAtt": ["Topic", "TopicName"]}}},
+    }
+)
+
+
+def test_sub_substitutes_variables_starting_with_a_digit() -> None:
+    with mock_aws():
+        cloudformation = boto3.client("cloudformation", region_name=REGION)
+        with pytest.raises(KeyError, match="0f3e"):
+            cloudformation.create_stack(StackName="plain", TemplateBody=SUB_TEMPLATE)
+
+        with workarounds.applied("sub-with-digit-variables"):
+            cloudformation.create_stack(StackName="patched", TemplateBody=SUB_TEMPLATE)
+        outputs = cloudformation.describe_stacks(StackName="patched")["Stacks"][0]["Outputs"]
+        assert outputs[0]["OutputValue"] == "t-digits-us-east-1-plain"
+
+
+# -- 3 --------------------------------------------------------------------------------------------------------
+OUTPUT_TEMPLATE = json.dumps(
+    {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}, "Outputs": {"TopicArn": {"Value": {"Ref": "Topic"}}}}
+)
+
+
+def deploy_with_change_set(cloudformation: Any, stack: str) -> Any:
+    cloudformation.create_change_set(
+        StackName=stack, ChangeSetName="c1", ChangeSetType="CREATE", TemplateBody=OUTPUT_TEMPLATE
+    )
+    cloudformation.execute_change_set(StackName=stack, ChangeSetName="c1")
+    return cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
+
+
+def test_change_set_deploy_has_outputs() -> None:
+    with mock_aws():
+        cloudformation = boto3.client("cloudformation", region_name=REGION)
+        assert "Outputs" not in deploy_with_change_set(cloudformation, "plain")
+
+        with workarounds.applied("change-set-refreshes-outputs"):
+            stack = deploy_with_change_set(cloudformation, "patched")
+        assert stack["Outputs"][0]["OutputKey"] == "TopicArn"
+        assert stack["Outputs"][0]["OutputValue"].startswith("arn:aws:sns:us-east-1:")
+
+
+# -- 4 --------------------------------------------------------------------------------------------------------
+def state_machine_template(definition: str) -> str:
+    properties = {"StateMachineName": "from-cfn", "RoleArn": ROLE, "DefinitionString": definition}
+    return json.dumps(
+        {"Resources": {"Machine": {"Type": "AWS::StepFunctions::StateMachine", "Properties": properties}}}
+    )
+
+
+def test_state_machines_from_cloudformation_are_executable(sfn: Any) -> None:
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    cloudformation.create_stack(StackName="plain", TemplateBody=state_machine_template(PASS))
+    arn = cloudformation.describe_stack_resources(StackName="plain")["StackResources"][0]["PhysicalResourceId"]
+    with pytest.raises(sfn.exceptions.StateMachineDoesNotExist):
+        sfn.start_execution(stateMachineArn=arn)
+    cloudformation.delete_stack(StackName="plain")
+
+    with workarounds.applied("cfn-state-machines-in-executing-backend"):
+        cloudformation.create_stack(StackName="patched", TemplateBody=state_machine_template(PASS))
+        execution = sfn.start_execution(stateMachineArn=arn, input='{"x": 1}')
+        assert wait(sfn, execution["executionArn"])["output"] == '{"x": 1}'
+
+        updated = PASS.replace('"End": true', '"Result": "new", "End": true')
+        cloudformation.update_stack(StackName="patched", TemplateBody=state_machine_template(updated))
+        assert sfn.describe_state_machine(stateMachineArn=arn)["definition"] == updated
+
+        cloudformation.delete_stack(StackName="patched")
+        with pytest.raises(sfn.exceptions.StateMachineDoesNotExist):
+            sfn.describe_state_machine(stateMachineArn=arn)
+
+
+# -- 5 --------------------------------------------------------------------------------------------------------
+def test_executions_without_a_name_get_a_uuid(sfn: Any) -> None:
+    arn = sfn.create_state_machine(name="nameless", definition=PASS, roleArn=ROLE)["stateMachineArn"]
+    first = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    assert first.endswith(":None")
+    wait(sfn, first)
+    with pytest.raises(sfn.exceptions.ExecutionAlreadyExists):
+        sfn.start_execution(stateMachineArn=arn)
+
+    with workarounds.applied("execution-name-defaults-to-uuid"):
+        names = {sfn.start_execution(stateMachineArn=arn)["executionArn"].rsplit(":", 1)[1] for _ in range(2)}
+    assert len(names) == 2
+    assert all(re.fullmatch(r"[0-9a-f-]{36}", name) for name in names)
+
+
+# -- 6 --------------------------------------------------------------------------------------------------------
+def test_integer_tolerated_failure_percentage_is_valid(sfn: Any) -> None:
+    definition = json.dumps(distributed_map(json.loads(PASS), ToleratedFailurePercentage=100))
+    with pytest.raises(ClientError, match="ToleratedFailurePercentage"):
+        sfn.create_state_machine(name="plain", definition=definition, roleArn=ROLE)
+
+    with workarounds.applied("integer-tolerated-failure-percentage"):
+        arn = sfn.create_state_machine(name="patched", definition=definition, roleArn=ROLE)["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=arn, input='{"items": [1, 2]}')
+        assert wait(sfn, execution["executionArn"])["status"] == "SUCCEEDED"
+    assert sfn.describe_state_machine(stateMachineArn=arn)["definition"] == definition  # stored as written
+
+
+# -- 7 --------------------------------------------------------------------------------------------------------
+def test_result_writer_parameters_read_the_state_input(sfn: Any) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="results-bucket")
+    writer = {
+        "Resource": "arn:aws:states:::s3:putObject",
+        "Parameters": {"Bucket.$": "$.bucket", "Prefix.$": "States.Format('jobs/{}', $.job)"},
+    }
+    definition = distributed_map(json.loads(PASS), ResultWriter=writer)
+    execution_input = {"bucket": "results-bucket", "job": "j1", "items": [1, 2, 3]}
+    plain = run(sfn, definition, execution_input)
+    assert plain["status"] == "FAILED"
+    assert "The JSONPath '$.bucket' could not be found in the input '[1, 2, 3]'" in plain["cause"]
+
+    with workarounds.applied("result-writer-reads-state-input"):
+        patched = run(sfn, definition, execution_input)
+    assert patched["status"] == "SUCCEEDED", patched
+    details = json.loads(patched["output"])["ResultWriterDetails"]
+    assert details["Bucket"] == "results-bucket"
+    assert details["Key"].startswith("jobs/j1/")
+    assert s3.get_object(Bucket="results-bucket", Key=details["Key"])["ContentLength"] > 0
+
+
+# -- 8 --------------------------------------------------------------------------------------------------------
+def test_map_workers_do_not_recurse_per_item(sfn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    crashed: list[type[BaseException]] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: crashed.append(args.exc_type))
+    definition = distributed_map(json.loads(PASS), MaxConcurrency=1)
+    many = {"items": list(range(1100))}
+
+    arn = sfn.create_state_machine(name="plain", definition=json.dumps(definition), roleArn=ROLE)
+    execution_arn = sfn.start_execution(stateMachineArn=arn["stateMachineArn"], input=json.dumps(many))["executionArn"]
+    deadline = time.monotonic() + 60
+    while not crashed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert crashed == [RecursionError]
+    assert sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING"  # and stays so
+
+    with workarounds.applied("map-workers-iterate"):
+        assert run(sfn, definition, many, timeout=60)["status"] == "SUCCEEDED"
+        inline = json.loads(json.dumps(definition).replace('"DISTRIBUTED"', '"INLINE"'))
+        del inline["States"]["Map"]["ItemProcessor"]["ProcessorConfig"]["ExecutionType"]
+        assert run(sfn, inline, many, timeout=60)["status"] == "SUCCEEDED"
+    assert crashed == [RecursionError]
+
+
+# -- 9 --------------------------------------------------------------------------------------------------------
+def test_jsonpath_expressions_are_parsed_once() -> None:
+    def parse(path: str) -> Any:
+        return json_path.__dict__["parse"](path)  # what extract_json calls
+
+    assert parse("$.a.b") is not parse("$.a.b")  # a new parser per evaluation
+    started = time.perf_counter()
+    for _ in range(20):
+        parse("$.a.b")
+    uncached = (time.perf_counter() - started) / 20
+
+    with workarounds.applied("jsonpath-parse-cache"):
+        assert parse("$.a.b") is parse("$.a.b")
+        assert json_path.extract_json("$.a.b", {"a": {"b": 3}}) == 3
+    assert uncached > 0.0002  # ~1 ms on a slow machine, the reason for the cache
+
+
+# -- 10 -------------------------------------------------------------------------------------------------------
+def test_moto_module_list_is_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    listdir = os.listdir
+
+    def counting_listdir(path: str) -> list[str]:
+        calls.append(str(path))
+        return listdir(path)
+
+    monkeypatch.setattr(os, "listdir", counting_listdir)
+    assert "stepfunctions" in list(moto_backends.list_of_moto_modules())
+    assert "awslambda" in list(moto_backends.list_of_moto_modules())
+    assert len(calls) == 2  # once per request the server handles
+
+    with workarounds.applied("moto-module-list-cache"):
+        calls.clear()
+        assert "stepfunctions" in moto_backends.list_of_moto_modules()
+        assert "awslambda" in moto_backends.list_of_moto_modules()
+        assert calls == []
+
+
+# -- 11 -------------------------------------------------------------------------------------------------------
+def test_interpreter_reuses_its_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOTO_PORT", "4566")  # server mode: no mock_aws, calls go to the endpoint
+    first = boto_client.boto_client_for(REGION, "lambda")
+    assert first is not boto_client.boto_client_for(REGION, "lambda")
+    assert first.meta.endpoint_url == "http://localhost:4566"
+
+    with workarounds.applied("interpreter-client-cache"):
+        cached = boto_client.boto_client_for(REGION, "lambda")
+        assert cached is boto_client.boto_client_for(REGION, "lambda")
+        assert cached is not boto_client.boto_client_for(REGION, "s3")
+        assert cached.meta.endpoint_url == "http://127.0.0.1:4566"
+        assert cached.meta.config.max_pool_connections >= 1000
+        assert cached.meta.config.retries["total_max_attempts"] == 1  # moto's own settings kept
+
+
+# -- 12, 13 ---------------------------------------------------------------------------------------------------
+DEADLINE_CHECK = {
+    "StartAt": "Stamp",
+    "States": {
+        "Stamp": {
+            "Type": "Pass",
+            "Parameters": {"startedAt.$": "$$.State.EnteredTime"},
+            "ResultPath": "$.timing",
+            "Next": "BeforeDeadline",
+        },
+        "BeforeDeadline": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.timing.startedAt", "TimestampGreaterThanEqualsPath": "$.deadline", "Next": "Late"}
+            ],
+            "Default": "InTime",
+        },
+        "Late": {"Type": "Pass", "Result": "late", "ResultPath": "$.verdict", "End": True},
+        "InTime": {"Type": "Pass", "Result": "in time", "ResultPath": "$.verdict", "End": True},
+    },
+}
+
+
+def test_timestamp_rules_accept_fractional_seconds(sfn: Any) -> None:
+    past = {"deadline": "2000-01-01T00:00:00.000Z"}
+    assert json.loads(run(sfn, DEADLINE_CHECK, past)["output"])["verdict"] == "in time"  # wrong
+
+    with workarounds.applied("rfc3339-timestamp-comparisons"):
+        assert json.loads(run(sfn, DEADLINE_CHECK, past)["output"])["verdict"] == "late"
+        future = {"deadline": "2099-01-01T00:00:00+01:00"}
+        assert json.loads(run(sfn, DEADLINE_CHECK, future)["output"])["verdict"] == "in time"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-24T23:27:39Z", "2026-11-24T23:27:39+00:00"),
+        ("2026-11-24T23:27:39.865Z", "2026-11-24T23:27:39.865000+00:00"),
+        ("2026-11-24T23:27:39.123456789Z", "2026-11-24T23:27:39.123456+00:00"),
+        ("2026-11-24T23:27:39.1-05:00", "2026-11-24T23:27:39.100000-05:00"),
+        ("2026-11-24 23:27:39Z", None),
+        ("2026-11-24T23:27:39", None),
+        ("2026-13-24T23:27:39Z", None),
+    ],
+)
+def test_parse_rfc3339(text: str, expected: str | None) -> None:
+    parsed = workarounds.parse_rfc3339(text)
+    assert (parsed.isoformat() if parsed else None) == expected
+
+
+def test_entered_time_has_aws_format(sfn: Any) -> None:
+    plain = json.loads(run(sfn, DEADLINE_CHECK, {"deadline": "2099-01-01T00:00:00Z"})["output"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", plain["timing"]["startedAt"])
+
+    with workarounds.applied("entered-time-format"):
+        patched = json.loads(run(sfn, DEADLINE_CHECK, {"deadline": "2099-01-01T00:00:00Z"})["output"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", patched["timing"]["startedAt"])

@@ -173,7 +173,20 @@ class LambdaInvokeMiddleware:
             match = _INVOKE_PATH.match(path)
             if match is not None:
                 return self._invoke(environ, start_response, unquote(match["name"]))
+        elif method == "GET" and path.startswith("/2016-08-19/account-settings"):
+            return self._account_settings(environ, start_response)
         return self.app(environ, start_response)
+
+    def _account_settings(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        from burst_client.local import workarounds  # noqa: PLC0415 - it imports moto
+
+        if not workarounds.ACCOUNT_SETTINGS_PATH.match(environ.get("PATH_INFO", "")):
+            return self.app(environ, start_response)
+        region, key = _region_and_key(environ, self.default_region)
+        settings = workarounds.lambda_account_settings(_account_id(environ, key), region, self.runtime.concurrency)
+        return _respond(
+            start_response, InvokeResult(200, {"Content-Type": "application/json"}, json.dumps(settings).encode())
+        )
 
     def _invoke(self, environ: dict[str, Any], start_response: StartResponse, name: str) -> Iterable[bytes]:
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -215,10 +228,14 @@ class LambdaInvokeMiddleware:
                 {"Content-Type": "application/json", "x-amzn-ErrorType": "ServiceException"},
                 json.dumps({"Type": "Service", "message": str(exc)}).encode(),
             )
-        headers = dict(result.headers)
-        headers["Content-Length"] = str(len(result.body))
-        start_response(f"{result.status} {_REASONS.get(result.status, 'OK')}", list(headers.items()))
-        return [result.body]
+        return _respond(start_response, result)
+
+
+def _respond(start_response: StartResponse, result: InvokeResult) -> Iterable[bytes]:
+    headers = dict(result.headers)
+    headers["Content-Length"] = str(len(result.body))
+    start_response(f"{result.status} {_REASONS.get(result.status, 'OK')}", list(headers.items()))
+    return [result.body]
 
 
 def _bind(port: int) -> socket.socket:
@@ -342,9 +359,26 @@ class _ConsoleFormatter(logging.Formatter):
         return f"burst-local {record.levelname.lower()}: {super().format(record)}"
 
 
+class _Truncate(logging.Filter):
+    """moto's interpreter logs whole state machine ASTs with its errors: keep the start of such lines."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("moto"):
+            message = record.getMessage()
+            if len(message) > self.limit:
+                record.msg, record.args = message[: self.limit] + " [...]", None
+        return True
+
+
 def _configure_console(verbose: bool) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(_ConsoleFormatter("%(message)s"))
+    if not verbose:
+        handler.addFilter(_Truncate(500))
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)

@@ -23,16 +23,30 @@ from typing import Any
 
 from botocore.config import Config
 from moto import backends as moto_backends
+from moto.awslambda.models import lambda_backends
 from moto.cloudformation import parsing
 from moto.cloudformation.models import CloudFormationBackend
 from moto.stepfunctions import responses
 from moto.stepfunctions.models import StateMachine
+from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
 from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations.is_operator import (
     IsTimestamp,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
+    DistributedIterationComponent,
+    DistributedIterationComponentEvalInput,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
     distributed_item_processor_worker,
 )
@@ -42,7 +56,14 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iter
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.result_writer_decl import (
     ResultWriter,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.tolerated_failure import (
+    ToleratedFailureCountDecl,
+    ToleratedFailurePercentageDecl,
+)
+from moto.stepfunctions.parser.asl.component.state.state_props import StateProps
 from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
@@ -441,6 +462,100 @@ def _apply_entered_time_format() -> Undo:
     return _patch(state_module, "StateData", state_data)
 
 
+# -- 14 ---------------------------------------------------------------------------------------------------
+# GAP: a distributed Map ignores its failure tolerance (moto logs "ToleratedFailurePercentage declarations
+# currently have no effect"): failed child executions are counted, but the Map run and the Map state
+# succeed whatever their number. On AWS the Map run fails with States.ExceedToleratedFailureThreshold when
+# more children fail than ToleratedFailureCount/ToleratedFailurePercentage allow (any failure when neither
+# is set; either threshold when both are). Check the counts when the children are done.
+_TOLERANCE_DECLARED = "_burst_local_tolerance_declared"
+
+
+def exceeds_tolerance(failed: int, total: int, count: int | None, percentage: float | None) -> bool:
+    """Whether ``failed`` of ``total`` items exceed the declared thresholds (None: not declared)."""
+    if failed == 0:
+        return False
+    if count is None and percentage is None:
+        return True
+    over_count = count is not None and failed > count
+    over_percentage = percentage is not None and total > 0 and failed * 100.0 / total > percentage
+    return over_count or over_percentage
+
+
+def _apply_map_failure_tolerance() -> Undo:
+    original_props = StateMap.__dict__["from_state_props"]
+    original_run = DistributedIterationComponent.__dict__["_map_run"]
+
+    def from_state_props(self: StateMap, state_props: StateProps) -> None:
+        original_props(self, state_props)
+        declared = (
+            state_props.get(ToleratedFailureCountDecl) is not None,
+            state_props.get(ToleratedFailurePercentageDecl) is not None,
+        )
+        self.iteration_component.__dict__[_TOLERANCE_DECLARED] = declared
+
+    def map_run(
+        self: DistributedIterationComponent, env: Environment, eval_input: DistributedIterationComponentEvalInput
+    ) -> None:
+        original_run(self, env, eval_input)
+        items = eval_input.map_run_record.item_counter
+        failed = items.failed.get() + items.timed_out.get() + items.aborted.get()
+        count_declared, percentage_declared = self.__dict__.get(_TOLERANCE_DECLARED, (False, False))
+        count = int(eval_input.tolerated_failure_count) if count_declared else None
+        percentage = float(eval_input.tolerated_failure_percentage) if percentage_declared else None
+        if exceeds_tolerance(failed, items.total.get(), count, percentage):
+            error = StatesErrorName(typ=StatesErrorNameType.StatesExceedToleratedFailureThreshold)
+            raise FailureEventException(
+                failure_event=FailureEvent(
+                    env=env,
+                    error_name=error,
+                    event_type=HistoryEventType.MapRunFailed,
+                    event_details=EventDetails(  # type: ignore[typeddict-item]  # moto's total TypedDict
+                        mapRunFailedEventDetails=MapRunFailedEventDetails(
+                            error=error.error_name,
+                            cause="The specified tolerated failure threshold was exceeded",
+                        )
+                    ),
+                )
+            )
+
+    undos = [
+        _patch(StateMap, "from_state_props", from_state_props),
+        _patch(DistributedIterationComponent, "_map_run", map_run),
+    ]
+
+    def undo_all() -> None:
+        for undo in reversed(undos):
+            undo()
+
+    return undo_all
+
+
+# -- 15 ---------------------------------------------------------------------------------------------------
+# GAP: moto has no lambda:GetAccountSettings (GET /2016-08-19/account-settings/ answers 404), which clients
+# call to check a job's concurrency against the account's. The local endpoint answers it itself (see
+# server.LambdaInvokeMiddleware) with this body: its concurrency limit, and moto's functions as usage.
+ACCOUNT_SETTINGS_PATH = re.compile(r"^/2016-08-19/account-settings/?$")
+
+
+def lambda_account_settings(account_id: str, region: str, concurrency: int) -> dict[str, Any]:
+    functions = list(lambda_backends[account_id][region].list_functions())
+    reserved = sum(int(fn.reserved_concurrency or 0) for fn in functions)
+    return {
+        "AccountLimit": {
+            "TotalCodeSize": 80_530_636_800,
+            "CodeSizeUnzipped": 262_144_000,
+            "CodeSizeZipped": 52_428_800,
+            "ConcurrentExecutions": concurrency,
+            "UnreservedConcurrentExecutions": max(concurrency - reserved, 0),
+        },
+        "AccountUsage": {
+            "TotalCodeSize": sum(int(fn.code_size or 0) for fn in functions),
+            "FunctionCount": len(functions),
+        },
+    }
+
+
 WORKAROUNDS: tuple[Workaround, ...] = (
     Workaround(
         "validate-template-ignores-warnings",
@@ -501,6 +616,11 @@ WORKAROUNDS: tuple[Workaround, ...] = (
         "rfc3339-timestamp-comparisons",
         "Choice timestamp rules fail on fractional seconds and offsets ($$.State.EnteredTime)",
         _apply_rfc3339_timestamp_comparisons,
+    ),
+    Workaround(
+        "map-failure-tolerance",
+        "a distributed Map succeeds however many children fail (tolerance thresholds ignored)",
+        _apply_map_failure_tolerance,
     ),
     Workaround(
         "entered-time-format",

@@ -61,6 +61,9 @@ def test_concurrency_from_the_environment(tmp_path: Path) -> None:
     try:
         assert "(concurrency 7," in endpoint.console()
         assert f"Local AWS endpoint: {endpoint.url}" in endpoint.console()
+        settings = endpoint.client("lambda").get_account_settings()  # not in moto: answered by the endpoint
+        assert settings["AccountLimit"]["ConcurrentExecutions"] == 7
+        assert settings["AccountLimit"]["UnreservedConcurrentExecutions"] == 7
     finally:
         assert endpoint.stop() == 0
 

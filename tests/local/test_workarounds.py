@@ -375,3 +375,75 @@ def test_entered_time_has_aws_format(sfn: Any) -> None:
     with workarounds.applied("entered-time-format"):
         patched = json.loads(run(sfn, DEADLINE_CHECK, {"deadline": "2099-01-01T00:00:00Z"})["output"])
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", patched["timing"]["startedAt"])
+
+
+# -- 14 -------------------------------------------------------------------------------------------------------
+ODD_ITEMS_FAIL = {
+    "StartAt": "Check",
+    "States": {
+        "Check": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.fail", "BooleanEquals": True, "Next": "Broken"}],
+            "Default": "Fine",
+        },
+        "Broken": {"Type": "Fail", "Error": "Batch.Broken", "Cause": "odd item"},
+        "Fine": {"Type": "Pass", "End": True},
+    },
+}
+ONE_IN_FOUR = {"items": [{"fail": False}, {"fail": True}, {"fail": False}, {"fail": False}]}
+
+
+def test_map_fails_beyond_its_failure_tolerance(sfn: Any) -> None:
+    assert run(sfn, distributed_map(ODD_ITEMS_FAIL), ONE_IN_FOUR)["status"] == "SUCCEEDED"  # wrong
+
+    with workarounds.applied("map-failure-tolerance"):
+        untolerated = run(sfn, distributed_map(ODD_ITEMS_FAIL), ONE_IN_FOUR)
+        within = run(sfn, distributed_map(ODD_ITEMS_FAIL, ToleratedFailurePercentage=25.0), ONE_IN_FOUR)
+        above = run(sfn, distributed_map(ODD_ITEMS_FAIL, ToleratedFailureCount=0), ONE_IN_FOUR)
+        caught = distributed_map(
+            ODD_ITEMS_FAIL,
+            Catch=[{"ErrorEquals": ["States.ExceedToleratedFailureThreshold"], "Next": "Recovered"}],
+        )
+        del caught["States"]["Map"]["End"]
+        caught["States"]["Map"]["Next"] = "Done"
+        caught["States"]["Recovered"] = {"Type": "Pass", "Result": {"recovered": True}, "End": True}
+        caught["States"]["Done"] = {"Type": "Succeed"}
+        recovered = run(sfn, caught, ONE_IN_FOUR)
+
+    assert untolerated["status"] == "FAILED"
+    assert untolerated["error"] == "States.ExceedToleratedFailureThreshold"
+    assert within["status"] == "SUCCEEDED"
+    assert above["status"] == "FAILED"
+    assert recovered["status"] == "SUCCEEDED", recovered
+    assert json.loads(recovered["output"]) == {"recovered": True}
+
+
+@pytest.mark.parametrize(
+    ("failed", "total", "count", "percentage", "exceeded"),
+    [
+        (0, 10, None, None, False),
+        (1, 10, None, None, True),
+        (1, 10, 1, None, False),
+        (2, 10, 1, None, True),
+        (2, 10, None, 20.0, False),
+        (3, 10, None, 20.0, True),
+        (2, 10, 5, 10.0, True),  # either threshold
+        (2, 10, 1, 50.0, True),
+        (2, 10, 5, 50.0, False),
+    ],
+)
+def test_exceeds_tolerance(
+    failed: int, total: int, count: int | None, percentage: float | None, exceeded: bool
+) -> None:
+    assert workarounds.exceeds_tolerance(failed, total, count, percentage) is exceeded
+
+
+# -- 15 -------------------------------------------------------------------------------------------------------
+def test_plain_moto_has_no_lambda_account_settings() -> None:
+    """The endpoint answers it itself: see tests/local/test_cli.py::test_concurrency_from_the_environment."""
+    with mock_aws():
+        with pytest.raises(ClientError, match="Not yet implemented"):
+            boto3.client("lambda", region_name=REGION).get_account_settings()
+        settings = workarounds.lambda_account_settings("123456789012", REGION, concurrency=7)
+    assert settings["AccountLimit"]["ConcurrentExecutions"] == 7
+    assert settings["AccountUsage"]["FunctionCount"] == 0

@@ -45,8 +45,15 @@ def calibrate() -> int:
 
 def run_job(client: BurstClient, worker: str, params: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
-    job = client.dispatch(f"{ORG}-burst-bench-{STAGE}-{worker}", f"{ORG}-burst-bench-{STAGE}-combiner", 0, BATCHES,
-                          batch_size=1, max_parallelism=BATCHES, job_parameters=params)
+    job = client.dispatch(
+        f"{ORG}-burst-bench-{STAGE}-{worker}",
+        f"{ORG}-burst-bench-{STAGE}-combiner",
+        0,
+        BATCHES,
+        batch_size=1,
+        max_parallelism=BATCHES,
+        job_parameters=params,
+    )
     status = job.wait(timeout=3600, poll_interval=0.5)
     wall = time.perf_counter() - started
     execution = job.describe()
@@ -66,18 +73,20 @@ def lithops_localhost(iterations: int) -> float | str:
         import lithops
     except ImportError:
         return "lithops not installed (pip install -r requirements-bench.txt)"
-    config = {"lithops": {"backend": "localhost", "storage": "localhost", "log_level": "WARNING"},
-              "localhost": {"worker_processes": os.cpu_count(), "runtime": sys.executable}}
+    config = {
+        "lithops": {"backend": "localhost", "storage": "localhost", "log_level": "WARNING"},
+        "localhost": {"worker_processes": os.cpu_count(), "runtime": sys.executable},
+    }
     # the same source, defined outside any module so Lithops ships it by value
     namespace: dict[str, Any] = {"__name__": "lithops_work"}
-    exec(inspect.getsource(spin), namespace)  # noqa: S102
+    exec(inspect.getsource(spin), namespace)
     started = time.perf_counter()
     try:
         executor = lithops.FunctionExecutor(config=config)
         futures = executor.map(namespace["spin"], [iterations] * BATCHES)
         executor.get_result(futures)
         executor.clean()
-    except Exception as exc:  # report, do not hide, why the peer could not run  # noqa: BLE001
+    except Exception as exc:  # report, do not hide, why the peer could not run
         return f"lithops failed: {type(exc).__name__}: {exc}"
     return time.perf_counter() - started
 
@@ -100,22 +109,38 @@ def run() -> dict[str, Any]:
         "batches": BATCHES,
         "cpuIterationsFor50ms": iterations,
         "overhead": {**overhead, "msPerBatch": overhead["executionSecs"] * 1000 / BATCHES},
-        "cpu": {**cpu, "processPoolSecs": pool, "ratio": cpu["wallSecs"] / pool,
-                "lithopsLocalhostSecs": lithops_secs,
-                "lithopsRatio": lithops_secs / pool if isinstance(lithops_secs, float) else None},
+        "cpu": {
+            **cpu,
+            "processPoolSecs": pool,
+            "ratio": cpu["wallSecs"] / pool,
+            "lithopsLocalhostSecs": lithops_secs,
+            "lithopsRatio": lithops_secs / pool if isinstance(lithops_secs, float) else None,
+        },
         "idealSecs": BATCHES * serial_batch / (os.cpu_count() or 1),
     }
     table = [
-        {"measure": "no-op job: ms per batch (execution time / 1,000)", "value": round(results["overhead"]["msPerBatch"], 1),
-         "target": "< 10"},
+        {
+            "measure": "no-op job: ms per batch (execution time / 1,000)",
+            "value": round(results["overhead"]["msPerBatch"], 1),
+            "target": "< 10",
+        },
         {"measure": "CPU job on the local endpoint, s", "value": round(cpu["wallSecs"], 1), "target": ""},
         {"measure": "same work, ProcessPoolExecutor, s", "value": round(pool, 1), "target": ""},
-        {"measure": "ratio local endpoint / ProcessPoolExecutor", "value": round(results["cpu"]["ratio"], 2),
-         "target": "<= 1.3"},
-        {"measure": "Lithops localhost, s", "value": round(lithops_secs, 1) if isinstance(lithops_secs, float)
-         else lithops_secs, "target": ""},
-        {"measure": "ratio Lithops localhost / ProcessPoolExecutor",
-         "value": round(results["cpu"]["lithopsRatio"], 2) if results["cpu"]["lithopsRatio"] else "n/a", "target": ""},
+        {
+            "measure": "ratio local endpoint / ProcessPoolExecutor",
+            "value": round(results["cpu"]["ratio"], 2),
+            "target": "<= 1.3",
+        },
+        {
+            "measure": "Lithops localhost, s",
+            "value": round(lithops_secs, 1) if isinstance(lithops_secs, float) else lithops_secs,
+            "target": "",
+        },
+        {
+            "measure": "ratio Lithops localhost / ProcessPoolExecutor",
+            "value": round(results["cpu"]["lithopsRatio"], 2) if results["cpu"]["lithopsRatio"] else "n/a",
+            "target": "",
+        },
     ]
     write_result("endpoint", {"description": __doc__, **results}, table)
     return results

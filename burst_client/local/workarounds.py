@@ -498,8 +498,10 @@ def _apply_map_failure_tolerance() -> Undo:
         self: DistributedIterationComponent, env: Environment, eval_input: DistributedIterationComponentEvalInput
     ) -> None:
         original_run(self, env, eval_input)
+        if not env.is_running():  # the execution is being stopped: its children were aborted, not failed
+            return
         items = eval_input.map_run_record.item_counter
-        failed = items.failed.get() + items.timed_out.get() + items.aborted.get()
+        failed = items.failed.get() + items.timed_out.get()
         count_declared, percentage_declared = self.__dict__.get(_TOLERANCE_DECLARED, (False, False))
         count = int(eval_input.tolerated_failure_count) if count_declared else None
         percentage = float(eval_input.tolerated_failure_percentage) if percentage_declared else None

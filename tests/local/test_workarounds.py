@@ -418,6 +418,18 @@ def test_map_fails_beyond_its_failure_tolerance(sfn: Any) -> None:
     assert json.loads(recovered["output"]) == {"recovered": True}
 
 
+def test_stopped_execution_with_a_map_is_aborted_not_failed(sfn: Any) -> None:
+    waiting = {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3, "End": True}}}
+    with workarounds.applied("map-failure-tolerance"):
+        arn = sfn.create_state_machine(name="stopped", definition=json.dumps(distributed_map(waiting)), roleArn=ROLE)
+        execution = sfn.start_execution(stateMachineArn=arn["stateMachineArn"], input='{"items": [1, 2, 3]}')
+        time.sleep(0.5)
+        sfn.stop_execution(executionArn=execution["executionArn"])
+        assert wait(sfn, execution["executionArn"])["status"] == "ABORTED"
+        time.sleep(3)  # the children's Waits end: the map run must not turn the execution into FAILED
+        assert sfn.describe_execution(executionArn=execution["executionArn"])["status"] == "ABORTED"
+
+
 @pytest.mark.parametrize(
     ("failed", "total", "count", "percentage", "exceeded"),
     [

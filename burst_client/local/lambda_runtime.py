@@ -234,7 +234,10 @@ class Worker:
             if remaining <= 0:
                 raise WorkerTimeoutError()
             for fd, _event in self._poll.poll(remaining * 1000):
-                data = os.read(fd, _READ_SIZE)
+                try:
+                    data = os.read(fd, _READ_SIZE)
+                except OSError as exc:  # the runtime is shutting down and closed the pipes
+                    raise WorkerExitError(f"Runtime exited with error: {exc.strerror}") from exc
                 if fd == self._log_fd:
                     if data:
                         self._feed_log(data, on_line)

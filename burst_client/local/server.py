@@ -43,8 +43,6 @@ DEFAULT_PORT = 4566
 DEFAULT_REGION = "us-east-1"
 LISTEN_BACKLOG = 1024
 CONCURRENCY_ENV = "BURST_LOCAL_CONCURRENCY"
-#: Services the endpoint is meant to serve (moto serves all it knows; these are the ones we test).
-SERVICES = ("s3", "dynamodb", "stepfunctions", "cloudformation", "iam", "lambda", "sts", "logs")
 
 _INVOKE_PATH = re.compile(r"^/(?P<api>[0-9-]+)/functions/(?P<name>[^/]+)/invocations/?$")
 _CREDENTIAL = re.compile(r"Credential=(?P<key>[^/]*)/\d{8}/(?P<region>[^/]+)/")
@@ -439,9 +437,6 @@ def run_up(args: argparse.Namespace) -> int:
             region=args.region,
             idle_timeout=args.idle_timeout,
         )
-        _configure_console(args.verbose)
-        endpoint = LocalEndpoint(config)
-        endpoint.start()
     except LocalEndpointError as exc:
         print(f"burst-local: error: {exc}", file=sys.stderr)
         return 1
@@ -453,7 +448,17 @@ def run_up(args: argparse.Namespace) -> int:
         received.append(signum)
         stop.set()
 
+    # before starting: a Ctrl-C during the start still stops cleanly
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    _configure_console(args.verbose)
+    endpoint = LocalEndpoint(config)
+    try:
+        endpoint.start()
+    except LocalEndpointError as exc:
+        print(f"burst-local: error: {exc}", file=sys.stderr)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        return 1
     print(f"Local AWS endpoint: {endpoint.url}", flush=True)
     print(
         f"  export AWS_ENDPOINT_URL={endpoint.url} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,20 @@ def test_signal_stops_the_endpoint_and_its_workers(tmp_path: Path, sig: signal.S
     console = endpoint.console()
     assert f"stopping ({sig.name})" in console
     assert "Traceback" not in console
+
+
+def test_workers_exit_when_the_endpoint_is_killed(tmp_path: Path) -> None:
+    """Even after SIGKILL (no cleanup), idle workers see their request pipe close and exit."""
+    endpoint = start_endpoint(tmp_path / "console.log")
+    client = endpoint.client("lambda")
+    create_function(client, endpoint.client("iam"), "where", WHERE_AM_I)
+    pid, _ = json.loads(client.invoke(FunctionName="where", Payload=b"{}")["Payload"].read())
+
+    assert endpoint.stop(signal.SIGKILL) == -signal.SIGKILL
+    deadline = time.monotonic() + 5
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid_alive(pid)
 
 
 def test_concurrency_from_the_environment(tmp_path: Path) -> None:

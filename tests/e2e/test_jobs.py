@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from burst_client.deploy import DeployFailed, sls
 from burst_client.errors import DispatchRejected
 
 from .conftest import EXAMPLE, ORG, STAGE, TESTBED, LocalStack
@@ -184,3 +185,16 @@ def test_job_past_its_deadline_reaches_the_combiner_timed_out(local: LocalStack)
     execution = job.describe()
     # combiner reached no later than the deadline + the worker's timeout (3 s) + bookkeeping slack
     assert (execution["stopDate"] - deadline).total_seconds() < 3 + 10
+
+
+def test_sls_info_invoke_and_print_accept_org(local: LocalStack):
+    info = sls(["info", "--stage", STAGE, "--org", ORG], endpoint_url=local.url)
+    assert f"stack: {ORG}-burst-compute-{STAGE}" in info
+    assert f"{ORG}-burst-compute-{STAGE}-dispatch" in info
+    with pytest.raises(DeployFailed, match="InvalidJobInput"):
+        sls(
+            ["invoke", "--stage", STAGE, "--org", ORG, "-f", "dispatch", "--data", '{"batchSize": 0}'],
+            endpoint_url=local.url,
+        )
+    printed = sls(["print", "--stage", STAGE, "--org", "otherorg"], endpoint_url=local.url)
+    assert "stackName: otherorg-burst-compute-e2e" in printed

@@ -155,6 +155,28 @@ def _max_memory_used_mb(pid: int) -> int:
     return 0
 
 
+WORK_DIR_PREFIX = "burst-local-"
+OWNER_FILE = "owner.pid"
+
+
+def remove_stale_work_dirs(parent: Path | None = None) -> list[Path]:
+    """Remove the temporary work directories of endpoints that died without cleaning up (SIGKILL)."""
+    removed = []
+    for candidate in Path(parent or tempfile.gettempdir()).glob(f"{WORK_DIR_PREFIX}*"):
+        try:
+            owner = int((candidate / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or being created
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+        except PermissionError:
+            continue  # alive, someone else's
+    return removed
+
+
 def default_max_processes(concurrency: int) -> int:
     """How many workers may exist at once: the concurrency, bounded by ~100 MB of free memory per worker."""
     try:
@@ -367,7 +389,11 @@ class LambdaRuntime:
         # functions are stopped by the reaper); None: only the idle timeout stops them.
         self._is_current = is_current
         self._own_work_dir = work_dir is None
-        self.work_dir = Path(tempfile.mkdtemp(prefix="burst-local-")) if work_dir is None else work_dir
+        if work_dir is None:
+            remove_stale_work_dirs()
+            work_dir = Path(tempfile.mkdtemp(prefix=WORK_DIR_PREFIX))
+            (work_dir / OWNER_FILE).write_text(str(os.getpid()))
+        self.work_dir = work_dir
         self._code_root = self.work_dir / "code"
         self._home = self.work_dir / "home"
         self._code_root.mkdir(parents=True, exist_ok=True)

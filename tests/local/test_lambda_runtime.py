@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from burst_client.local.lambda_runtime import FunctionSpec, Invocation, InvokeResult, LambdaRuntime
+from burst_client.local.lambda_runtime import (
+    FunctionSpec,
+    Invocation,
+    InvokeResult,
+    LambdaRuntime,
+    remove_stale_work_dirs,
+)
 from tests.local.support import make_zip, pid_alive
 
 HANDLER = """
@@ -185,3 +192,17 @@ def test_stale_workers_are_retired(tmp_path: Path) -> None:
         assert runtime.process_count == 0
     finally:
         runtime.close()
+
+
+def test_work_dirs_of_dead_endpoints_are_removed(tmp_path: Path) -> None:
+    dead_pid = 2**22 + 1  # above Linux's largest pid_max: never a live process
+    stale, alive, foreign = tmp_path / "burst-local-stale", tmp_path / "burst-local-alive", tmp_path / "burst-local-x"
+    for directory, owner in ((stale, str(dead_pid)), (alive, str(os.getpid())), (foreign, None)):
+        directory.mkdir()
+        if owner is not None:
+            (directory / "owner.pid").write_text(owner)
+
+    assert remove_stale_work_dirs(tmp_path) == [stale]
+    assert not stale.exists()
+    assert alive.exists()
+    assert foreign.exists()

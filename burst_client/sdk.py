@@ -260,7 +260,14 @@ class Job:
         found: list[BatchFailure] = []
         recorded: set[int] = set()
         with translated_errors():
-            items = list(query_rows(self.client.clients("dynamodb"), self.client.stack.tasks_table, self.job_id))
+            items = list(
+                query_rows(
+                    self.client.clients("dynamodb"),
+                    self.client.stack.tasks_table,
+                    self.job_id,
+                    attributes=("batchId", "status", "error", "cause"),
+                )
+            )
         for item in items:
             batch_id = int(item["batchId"]["N"])
             recorded.add(batch_id)

@@ -63,15 +63,25 @@ def parse_row(item: dict[str, Any], s3: Any) -> BatchResult:
 
 
 def query_rows(
-    dynamodb: Any, table: str, job_id: str, first: int | None = None, last: int | None = None
+    dynamodb: Any,
+    table: str,
+    job_id: str,
+    first: int | None = None,
+    last: int | None = None,
+    *,
+    attributes: tuple[str, ...] = (),
 ) -> Iterator[dict[str, Any]]:
-    """Every row of the job (or of batch ids [first, last]), consistent reads, all pages."""
+    """Every row of the job (or of batch ids [first, last]), consistent reads, all pages; only
+    ``attributes`` when given."""
     request: dict[str, Any] = {
         "TableName": table,
         "KeyConditionExpression": "jobId = :j",
         "ExpressionAttributeValues": {":j": {"S": job_id}},
         "ConsistentRead": True,
     }
+    if attributes:
+        request["ProjectionExpression"] = ", ".join(f"#a{i}" for i in range(len(attributes)))
+        request["ExpressionAttributeNames"] = {f"#a{i}": name for i, name in enumerate(attributes)}
     if first is not None and last is not None:
         request["KeyConditionExpression"] += " AND batchId BETWEEN :a AND :b"
         request["ExpressionAttributeValues"].update({":a": {"N": str(first)}, ":b": {"N": str(last)}})

@@ -1,0 +1,156 @@
+"""Where a no-op batch's time goes on the local endpoint: py-spy samples of the endpoint and its
+Lambda worker processes during a 1,000-batch no-op job, grouped by component.
+
+Run with `python -m bench.profile_overhead` (needs py-spy: pip install py-spy); writes
+bench/results/overhead_profile.{json,md}.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import write_result
+from bench.endpoint_bench import BATCHES, ORG, SERVICE, STAGE, run_job
+from burst_client.aws import Clients
+from burst_client.deploy import PROJECT_ROOT, deploy
+from burst_client.endpoint_process import EndpointProcess, free_port
+from burst_client.sdk import BurstClient
+
+# first matching marker from the innermost frame outwards names a sample's component
+ENDPOINT_COMPONENTS = [
+    (
+        "endpoint: moto request handling and backends (DynamoDB, S3, Lambda API)",
+        ("moto/dynamodb/", "moto/s3/", "moto/core/"),
+    ),
+    ("endpoint: Step Functions interpreter (moto ASL)", ("moto/stepfunctions/",)),
+    (
+        "endpoint: HTTP (werkzeug server, botocore/urllib3 clients of the interpreter)",
+        ("werkzeug/", "urllib3/", "botocore/", "http/", "socketserver", "socket"),
+    ),
+    ("endpoint: Lambda runtime (pool, pipes to workers)", ("burst_client/local/",)),
+]
+WORKER_COMPONENTS = [
+    (
+        "Lambda processes: boto3/botocore calls of the handlers (HTTP to the endpoint)",
+        ("botocore/", "boto3/", "urllib3/", "http/", "socket"),
+    ),
+    ("Lambda processes: framework handlers (burst_core) and user code", ("handlers/", "burst_core/", "benchfns/")),
+    ("Lambda processes: hand-off (bootstrap: pipes, JSON, context)", ("burst_client/local/bootstrap.py",)),
+]
+
+
+def classify(stack: str) -> str:
+    frames = stack.split(";")
+    worker = "burst_client/local/bootstrap.py" in stack
+    for frame in reversed(frames):
+        for name, markers in WORKER_COMPONENTS if worker else ENDPOINT_COMPONENTS:
+            if any(marker in frame for marker in markers):
+                return name
+    return ("Lambda processes" if worker else "endpoint") + ": other (threading, GC, imports)"
+
+
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU seconds of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False).stdout
+    return [int(p) for p in out.split()]
+
+
+def workers_cpu_seconds(pid: int) -> float:
+    """CPU seconds of the endpoint's worker processes: the live ones plus those already reaped."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    reaped = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    live = 0.0
+    for child in children(pid):
+        try:
+            live += cpu_seconds(child)
+        except FileNotFoundError:
+            continue
+    return reaped + live
+
+
+def run() -> dict[str, Any]:
+    if shutil.which("py-spy") is None:
+        raise SystemExit("py-spy is not installed: pip install py-spy")
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+    work = Path(tempfile.mkdtemp())
+    with EndpointProcess(free_port(), work / "endpoint.log") as url:
+        deploy(PROJECT_ROOT, STAGE, ORG, endpoint_url=url, env={"MAX_PARALLELISM": str(BATCHES)})
+        deploy(SERVICE, STAGE, ORG, endpoint_url=url)
+        client = BurstClient(ORG, STAGE, clients=Clients(endpoint_url=url))
+        run_job(client, "noop", {})
+        pid = subprocess.run(
+            ["pgrep", "-f", f"burst_client.local up --port {url.rsplit(':', 1)[1]}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()[0]
+        # 1) CPU accounting: the endpoint process vs its Lambda worker processes, during one job
+        before = (cpu_seconds(int(pid)), workers_cpu_seconds(int(pid)))
+        accounted = run_job(client, "noop", {})
+        after = (cpu_seconds(int(pid)), workers_cpu_seconds(int(pid)))
+        # 2) what the endpoint process does, sampled (its worker processes excluded)
+        raw = work / "samples.txt"
+        spy = subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "--pid",
+                pid,
+                "--nonblocking",
+                "--rate",
+                "200",
+                "--format",
+                "raw",
+                "--output",
+                str(raw),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(2)
+        measured = run_job(client, "noop", {})
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
+    totals: collections.Counter[str] = collections.Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        totals[classify(stack)] += int(count)
+    busy = dict(totals)
+    total = sum(busy.values()) or 1
+    ms_per_batch = measured["executionSecs"] * 1000 / BATCHES
+    cpu = {
+        "wall ms per batch": round(accounted["executionSecs"] * 1000 / BATCHES, 2),
+        "endpoint process CPU ms per batch": round((after[0] - before[0]) * 1000 / BATCHES, 2),
+        "Lambda worker processes CPU ms per batch": round((after[1] - before[1]) * 1000 / BATCHES, 2),
+        "cores": os.cpu_count(),
+    }
+    table = [{"where": key, "value": value} for key, value in cpu.items()]
+    table += [
+        {"where": f"endpoint samples: {name}", "value": f"{round(100 * count / total, 1)} %"}
+        for name, count in sorted(busy.items(), key=lambda kv: -kv[1])
+    ]
+    write_result(
+        "overhead_profile",
+        {"description": __doc__, "msPerBatch": ms_per_batch, "cpu": cpu, "samples": dict(totals)},
+        table,
+    )
+    return {"msPerBatch": ms_per_batch, "cpu": cpu, "shares": table}
+
+
+if __name__ == "__main__":
+    run()

@@ -35,7 +35,7 @@ CANCELLED_ERROR = "Burst.Cancelled"
 NOT_RECORDED_ERROR = "Burst.BatchNotRecorded"
 MAX_REDRIVES = 100
 # results(): the batch id range is read as this many key ranges in parallel
-RESULT_SEGMENTS = 16
+RESULT_SEGMENTS = 4
 
 
 @dataclass(frozen=True)

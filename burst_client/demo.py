@@ -25,7 +25,8 @@ EXAMPLE = PROJECT_ROOT / "examples" / "mask-search"
 ORG, STAGE = "janelia", "local"
 
 
-def _imaging() -> ModuleType:
+def load_imaging() -> ModuleType:
+    """The example's imaging module (deterministic images and the mask score)."""
     spec = importlib.util.spec_from_file_location("mask_search_imaging", EXAMPLE / "mask_search" / "imaging.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -35,7 +36,7 @@ def _imaging() -> ModuleType:
 
 def mask_of(index: int) -> list[str]:
     """The mask that image ``index`` matches exactly (its 16 rows of pixels)."""
-    imaging = _imaging()
+    imaging = load_imaging()
     bits = imaging.image(index)
     side = imaging.SIDE
     return ["".join("1" if bits >> (r * side + c) & 1 else "0" for c in range(side)) for r in range(side)]

@@ -27,13 +27,12 @@ from tqdm import tqdm
 
 from burst_client.aws import Clients, translated_errors
 from burst_client.errors import DispatchRejected, JobNotFound, JobWaitTimeout, StackNotDeployed
+from burst_core.dispatch import latest_execution
+from burst_core.monitor import JOB_TIMED_OUT, NOT_RECORDED_ERROR
 from burst_core.results import BatchResult, is_failed, parse_row, query_rows
 
 RUNNING, SUCCEEDED, FAILED, TIMED_OUT, CANCELLED = "running", "succeeded", "failed", "timed out", "cancelled"
-JOB_TIMED_OUT_ERROR = "Burst.JobTimedOut"
 CANCELLED_ERROR = "Burst.Cancelled"
-NOT_RECORDED_ERROR = "Burst.BatchNotRecorded"
-MAX_REDRIVES = 100
 # results(): the batch id range is read as this many key ranges in parallel
 RESULT_SEGMENTS = 4
 
@@ -46,10 +45,6 @@ class BatchFailure:
 
     def as_dict(self) -> dict[str, Any]:
         return {"batchId": self.batch_id, "error": self.error, "cause": self.cause}
-
-
-def execution_name(job_id: str, redrive: int = 0) -> str:
-    return job_id if redrive == 0 else f"{job_id}-redrive-{redrive}"
 
 
 @dataclass(frozen=True)
@@ -139,7 +134,7 @@ def _state_of(execution: dict[str, Any]) -> str:
         return SUCCEEDED
     if status == "ABORTED":
         return CANCELLED
-    if status == "TIMED_OUT" or execution.get("error") == JOB_TIMED_OUT_ERROR:
+    if status == "TIMED_OUT" or execution.get("error") == JOB_TIMED_OUT:
         return TIMED_OUT
     return FAILED
 
@@ -373,19 +368,8 @@ class BurstClient:
 
     def job(self, job_id: str) -> Job:
         """A job found again from its id: its latest execution (``<jobId>`` or ``<jobId>-redrive-<n>``)."""
-        latest: str | None = None
-        sfn = self.clients("stepfunctions")
-        for redrive in range(MAX_REDRIVES + 1):
-            arn = self.stack.state_machine_arn.replace(":stateMachine:", ":execution:")
-            arn += f":{execution_name(job_id, redrive)}"
-            with translated_errors():
-                try:
-                    sfn.describe_execution(executionArn=arn)
-                except BotoClientError as exc:
-                    if exc.response["Error"]["Code"] in {"ExecutionDoesNotExist", "InvalidArn"}:
-                        break
-                    raise
-            latest = arn
+        with translated_errors():
+            latest = latest_execution(self.clients("stepfunctions"), self.stack.state_machine_arn, job_id)
         if latest is None:
             raise JobNotFound(f"job {job_id} not found in stack {self.stack.name} ({self.clients.region})")
-        return Job(self, job_id, latest)
+        return Job(self, job_id, latest[1]["executionArn"])

@@ -58,6 +58,21 @@ def _partition_of(state: Mapping[str, Any]) -> Partition:
         raise InvalidEvent(f"job state lacks a valid partition field: {exc}") from None
 
 
+def latest_execution(stepfunctions: Any, state_machine_arn: str, job_id: str) -> tuple[int, dict[str, Any]] | None:
+    """(redrive number, DescribeExecution answer) of the job's most recent execution, or None if it has
+    none. Other AWS errors propagate as ClientError."""
+    latest: tuple[int, dict[str, Any]] | None = None
+    for redrive in range(MAX_REDRIVES + 1):
+        arn = execution_arn(state_machine_arn, execution_name(job_id, redrive))
+        try:
+            latest = (redrive, stepfunctions.describe_execution(executionArn=arn))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in {"ExecutionDoesNotExist", "InvalidArn"}:
+                raise
+            break
+    return latest
+
+
 def _dispatch_output(state: Mapping[str, Any], execution: Mapping[str, Any]) -> dict[str, Any]:
     """What dispatch answers (docs/Interfaces.md)."""
     return {
@@ -183,16 +198,10 @@ class Dispatcher:
         return started
 
     def _latest_execution(self, job_id: str) -> tuple[int, dict[str, Any]]:
-        """(redrive number, description) of the job's most recent execution."""
-        latest: tuple[int, dict[str, Any]] | None = None
-        for redrive in range(MAX_REDRIVES + 1):
-            arn = execution_arn(self._settings.state_machine_arn, execution_name(job_id, redrive))
-            try:
-                latest = (redrive, self._sfn.describe_execution(executionArn=arn))
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] not in {"ExecutionDoesNotExist", "InvalidArn"}:
-                    raise StorageError(f"job {job_id}: cannot describe its execution: {exc}") from exc
-                break
+        try:
+            latest = latest_execution(self._sfn, self._settings.state_machine_arn, job_id)
+        except ClientError as exc:
+            raise StorageError(f"job {job_id}: cannot describe its execution: {exc}") from exc
         if latest is None:
             raise InvalidJobInput(REDRIVE_FIELD, f"no job {job_id!r} in {self._settings.state_machine_arn}")
         return latest

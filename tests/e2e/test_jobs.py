@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from burst_client.demo import load_imaging
 from burst_client.deploy import DeployFailed, sls
 from burst_client.errors import DispatchRejected
 
-from .conftest import EXAMPLE, ORG, STAGE, TESTBED, LocalStack
+from .conftest import ORG, STAGE, TESTBED, LocalStack
 
 pytestmark = pytest.mark.e2e
 
@@ -24,15 +25,8 @@ def squares(start: int, end: int) -> int:
     return sum(i * i for i in range(start, end))
 
 
-def imaging():
-    spec = importlib.util.spec_from_file_location("imaging", EXAMPLE / "mask_search" / "imaging.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_mask_search_result_is_exactly_right(local: LocalStack):
-    img = imaging()
+    img = load_imaging()
     mask = ["1" * 8 + "." * 8] * 4 + ["0" * 16] * 4 + ["." * 16] * 8
     job = local.client.dispatch(
         local.worker("mask-search"),

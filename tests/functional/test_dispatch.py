@@ -3,7 +3,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from burst_core.exceptions import InvalidJobInput, JobStartFailed
+from burst_core.exceptions import ConfigurationError, InvalidEvent, InvalidJobInput, JobStartFailed
 from handlers import dispatch as dispatch_handler
 from handlers import persist as persist_handler
 from tests.unit.test_interfaces_doc import EXAMPLES as DOC_EXAMPLES
@@ -85,12 +85,12 @@ def test_failed_start_leaves_no_batch_file(stack, lambda_context, monkeypatch):
 
 def test_missing_configuration_is_named(stack, lambda_context, monkeypatch):
     monkeypatch.delenv("TASKS_TABLE_NAME")
-    with pytest.raises(Exception, match="TASKS_TABLE_NAME is not set"):
+    with pytest.raises(ConfigurationError, match="TASKS_TABLE_NAME is not set"):
         dispatch_handler.handler(JOB, lambda_context)
 
 
 def test_next_round_rejects_a_malformed_state(stack, lambda_context):
-    with pytest.raises(Exception, match="dispatchNextBatches event"):
+    with pytest.raises(InvalidEvent, match="dispatchNextBatches event"):
         dispatch_handler.next_batches({"jobId": "x"}, lambda_context)
 
 

@@ -4,7 +4,7 @@ import socket
 import subprocess
 import sys
 
-from burst_client.demo import _imaging, mask_of
+from burst_client.demo import load_imaging, mask_of
 from tests.conftest import ROOT
 
 
@@ -26,7 +26,7 @@ def test_port_taken_is_one_clear_line():
 
 
 def test_the_demo_mask_matches_exactly_its_target_image():
-    imaging = _imaging()
+    imaging = load_imaging()
     bits, care = imaging.parse_mask(mask_of(12_345))
     assert imaging.score(12_345, bits, care) == 1.0
     assert imaging.score(12_346, bits, care) < 1.0

@@ -43,6 +43,14 @@ INIT_TIMEOUT_SECONDS = 10.0
 DEFAULT_CONCURRENCY = 1000
 DEFAULT_IDLE_TIMEOUT_SECONDS = 600.0
 REAP_INTERVAL_SECONDS = 1.0
+#: CPU use (fraction of the CPUs this process may run on) from which a function that already has warm workers
+#: waits for one of them instead of starting another: a new process cannot add throughput to busy CPUs, and
+#: its cold start (~0.1-0.3 s of CPU for a handler importing boto3) takes CPU from the work.
+SATURATED_CPU = 0.9
+#: How often a queued invocation looks again whether the CPUs are still busy (they may have become idle
+#: because every warm worker of its function is blocked, e.g. waiting for I/O).
+QUEUE_RECHECK_SECONDS = 0.05
+MAX_QUEUE_RECHECK_SECONDS = 2.0
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -186,6 +194,55 @@ def default_max_processes(concurrency: int) -> int:
     except (OSError, KeyError, ValueError):
         return concurrency
     return max(1, min(concurrency, max(16, available_mb // 100)))
+
+
+class CpuGauge:
+    """Whether more worker processes could add throughput: the busy fraction of the CPUs this process may
+    run on (from /proc/stat) and of this process itself, whose Python threads (the server and the state
+    machine interpreter) share one interpreter lock and so one CPU. Sampled lazily, at most once per
+    ``interval``; where /proc/stat cannot be read only the endpoint's own use counts."""
+
+    def __init__(self, interval: float = 0.1, stat_path: str = "/proc/stat") -> None:
+        self.interval = interval
+        self._stat_path = stat_path
+        self._cpus = {f"cpu{n}".encode() for n in os.sched_getaffinity(0)}
+        self._lock = threading.Lock()
+        self.machine = 0.0  # busy fraction of our CPUs over the last interval
+        self.endpoint = 0.0  # CPU seconds per second of this process over the last interval
+        self._last = self._read()
+        self._last_own = time.process_time()
+        self._last_at = time.monotonic()
+
+    def _read(self) -> tuple[int, int] | None:
+        """(busy, total) jiffies summed over our CPUs; None where /proc/stat cannot be read."""
+        busy = total = 0
+        try:
+            with open(self._stat_path, "rb") as stat:
+                for line in stat:
+                    fields = line.split()
+                    if fields and fields[0] in self._cpus:
+                        # user nice system idle iowait irq softirq steal (guest time is inside user)
+                        ticks = [int(value) for value in fields[1:9]]
+                        total += sum(ticks)
+                        busy += sum(ticks) - ticks[3] - ticks[4]
+        except (OSError, ValueError, IndexError):
+            return None
+        return (busy, total) if total else None
+
+    def saturated(self) -> bool:
+        """The CPUs, or the endpoint's interpreter, were at least SATURATED_CPU busy over the last interval."""
+        now = time.monotonic()
+        if now - self._last_at >= self.interval and self._lock.acquire(blocking=False):
+            try:
+                own = time.process_time()
+                self.endpoint = (own - self._last_own) / (now - self._last_at)
+                sample = self._read()
+                if sample is not None and self._last is not None and sample[1] > self._last[1]:
+                    self.machine = (sample[0] - self._last[0]) / (sample[1] - self._last[1])
+                self._last, self._last_own, self._last_at = sample, own, now
+            finally:
+                self._lock.release()
+        return self.machine >= SATURATED_CPU or self.endpoint >= SATURATED_CPU
 
 
 class Worker:
@@ -377,6 +434,8 @@ class LambdaRuntime:
         work_dir: Path | None = None,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT_SECONDS,
         is_current: Callable[[FunctionSpec], bool] | None = None,
+        cpu_gauge: CpuGauge | None = None,
+        min_workers: int | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -385,6 +444,10 @@ class LambdaRuntime:
         self.max_processes = max_processes or default_max_processes(concurrency)
         self.python = python or sys.executable
         self.idle_timeout = idle_timeout
+        # Below min_workers warm workers a function always gets a new one; above, it gets one only while the
+        # CPUs have room (see SATURATED_CPU), else the invocation waits for a warm worker of its function.
+        self.min_workers = min_workers or len(os.sched_getaffinity(0))
+        self._gauge = cpu_gauge or CpuGauge()
         # Whether a spec still describes a deployed function (idle workers of deleted or reconfigured
         # functions are stopped by the reaper); None: only the idle timeout stops them.
         self._is_current = is_current
@@ -399,10 +462,16 @@ class LambdaRuntime:
         self._code_root.mkdir(parents=True, exist_ok=True)
         self._home.mkdir(parents=True, exist_ok=True)
 
-        self._cond = threading.Condition()
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)  # a process slot or an idle worker became free
         self._in_flight = 0
         self._processes = 0
         self._idle: dict[FunctionSpec, list[Worker]] = {}
+        self._counts: dict[FunctionSpec, int] = {}  # workers per spec, busy or idle
+        self._queues: dict[FunctionSpec, threading.Condition] = {}  # invocations waiting for a warm worker
+        self._waiting: dict[FunctionSpec, int] = {}  # how many wait in each queue
+        self.cold_starts = 0  # worker processes started so far
+        self._starting = 0  # worker processes being started (slot reserved, init not finished)
         self._workers: set[Worker] = set()
         self._current: dict[tuple[str, str, str, str], FunctionSpec] = {}
         self._code_dirs: dict[str, Path] = {}
@@ -469,6 +538,8 @@ class LambdaRuntime:
             workers = list(self._workers)
             self._idle.clear()
             self._cond.notify_all()
+            for queue in self._queues.values():
+                queue.notify_all()
         self._stop.set()
         for worker in workers:
             worker.kill()
@@ -593,20 +664,53 @@ class LambdaRuntime:
                             return worker, None, None
                         self._forget_locked(worker)
                         victims.append(worker)
-                    if self._processes < self.max_processes:
+                    if self._should_queue(spec):
+                        # woken by a checkin or a finished cold start of spec; the timeout only bounds
+                        # how long a change of the CPUs' load goes unnoticed (QUEUE_RECHECK_SECONDS
+                        # for the spec's queue as a whole, so long queues do not spin)
+                        queue = self._queue(spec)
+                        waiting = self._waiting[spec] = self._waiting.get(spec, 0) + 1
+                        try:
+                            queue.wait(min(QUEUE_RECHECK_SECONDS * waiting, MAX_QUEUE_RECHECK_SECONDS))
+                        finally:
+                            self._waiting[spec] -= 1
+                    elif self._processes < self.max_processes:
                         self._processes += 1
+                        self._counts[spec] = self._counts.get(spec, 0) + 1
+                        self._starting += 1
                         break
-                    victim = self._evict_locked()
-                    if victim is not None:
+                    elif (victim := self._evict_locked()) is not None:
                         victims.append(victim)
                         continue
-                    self._cond.wait()
+                    else:
+                        self._cond.wait()
                     if self._closed:
                         raise LocalLambdaError("the local Lambda runtime is shutting down")
         finally:
             for worker in victims:
                 worker.kill()
-        return self._spawn(spec, code, log)
+        try:
+            return self._spawn(spec, code, log)
+        finally:
+            with self._cond:
+                self._starting -= 1
+                for queue in self._queues.values():
+                    queue.notify()
+
+    def _should_queue(self, spec: FunctionSpec) -> bool:
+        """Wait for a warm worker of spec rather than start one: spec has min_workers workers, all busy, and
+        either min_workers cold starts are under way (a burst of invocations must not start hundreds of
+        processes before the CPUs show the load) or the CPUs are saturated (another process would only
+        add a cold start to the work)."""
+        if self._counts.get(spec, 0) < self.min_workers:
+            return False
+        return self._starting >= self.min_workers or self._gauge.saturated()
+
+    def _queue(self, spec: FunctionSpec) -> threading.Condition:
+        queue = self._queues.get(spec)
+        if queue is None:
+            queue = self._queues[spec] = threading.Condition(self._lock)
+        return queue
 
     def _evict_locked(self) -> Worker | None:
         """Make room for a new worker: the least recently used idle worker of any pool."""
@@ -621,8 +725,17 @@ class LambdaRuntime:
     def _forget_locked(self, worker: Worker) -> None:
         if worker in self._workers:
             self._workers.discard(worker)
-            self._processes -= 1
-            self._cond.notify_all()
+            self._release_slot_locked(worker.spec)
+
+    def _release_slot_locked(self, spec: FunctionSpec) -> None:
+        self._processes -= 1
+        left = self._counts[spec] = self._counts.get(spec, 1) - 1
+        if left <= 0:
+            del self._counts[spec]
+        self._cond.notify_all()
+        queue = self._queues.get(spec)
+        if queue is not None:  # a queued invocation of spec may now start a worker of its own
+            queue.notify()
 
     def _checkin(self, worker: Worker, reusable: bool) -> None:
         with self._cond:
@@ -630,6 +743,9 @@ class LambdaRuntime:
             if keep:
                 worker.last_used = time.monotonic()
                 self._idle.setdefault(worker.spec, []).append(worker)
+                queue = self._queues.get(worker.spec)
+                if queue is not None:
+                    queue.notify()
                 self._cond.notify_all()
                 return
             self._forget_locked(worker)
@@ -660,14 +776,14 @@ class LambdaRuntime:
                 raise
         except BaseException:
             with self._cond:  # give back the process slot reserved by _checkout
-                self._processes -= 1
-                self._cond.notify_all()
+                self._release_slot_locked(spec)
             raise
         os.close(request_read)
         os.close(response_write)
         worker = Worker(spec, process, request_write, response_read)
         with self._cond:
             self._workers.add(worker)
+            self.cold_starts += 1
             closed = self._closed
         if closed:
             self._discard(worker)
@@ -687,7 +803,14 @@ class LambdaRuntime:
                     "errorMessage": f"Unknown application error occurred ({reason})",
                 },
             )
-        LOG.debug("started worker %d for %s (init %.1f ms)", worker.pid, spec.name, ready.init_ms)
+        LOG.debug(
+            "started worker %d for %s (init %.1f ms; CPUs %.0f%% busy, endpoint %.0f%%)",
+            worker.pid,
+            spec.name,
+            ready.init_ms,
+            self._gauge.machine * 100,
+            self._gauge.endpoint * 100,
+        )
         if ready.error is not None:
             self._discard(worker)
             return None, ready.init_ms, ready.error

@@ -288,10 +288,14 @@ class LocalEndpoint:
             from moto.moto_server.werkzeug_app import MotoRequestHandler  # noqa: PLC0415
             from werkzeug.serving import make_server  # noqa: PLC0415
 
+            from burst_client.local import workarounds  # noqa: PLC0415 - it imports moto
+
+            served = LambdaInvokeMiddleware(app, self.runtime, self.config.region)
+            workarounds.serve_in_process(served)
             self._server = make_server(
                 HOST,
                 self.port,
-                LambdaInvokeMiddleware(app, self.runtime, self.config.region),
+                served,
                 threaded=True,
                 request_handler=MotoRequestHandler,
                 fd=sock.fileno(),
@@ -333,6 +337,9 @@ class LocalEndpoint:
         if server is not None:
             server.shutdown()
             server.server_close()
+            from burst_client.local import workarounds  # noqa: PLC0415 - it imports moto
+
+            workarounds.serve_in_process(None)
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None

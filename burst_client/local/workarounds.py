@@ -11,21 +11,26 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import io
 import json
 import logging
 import re
+import sys
 import threading
 import types
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
+from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from moto import backends as moto_backends
 from moto.awslambda.models import lambda_backends
 from moto.cloudformation import parsing
 from moto.cloudformation.models import CloudFormationBackend
+from moto.core.botocore_stubber import MockRawResponse
 from moto.stepfunctions import responses
 from moto.stepfunctions.models import StateMachine
 from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
@@ -68,6 +73,7 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguagePa
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.utils import cfn_to_api_tags
+from werkzeug.test import run_wsgi_app
 
 LOG = logging.getLogger(__name__)
 
@@ -411,9 +417,91 @@ def _apply_interpreter_client_cache() -> Undo:
                 config = kwargs.get("config") or Config()
                 kwargs["config"] = config.merge(Config(max_pool_connections=_POOL_CONNECTIONS))
                 found = clients[key] = boto3.client(*args, **kwargs)
+                found.meta.events.register("before-send", _send_in_process)
             return found
 
     return _patch(boto_client, "boto3", types.SimpleNamespace(client=client))
+
+
+# -- 11b --------------------------------------------------------------------------------------------------
+# GAP (speed): in server mode the interpreter calls the services over HTTP to its own server (boto_client_for
+# sets endpoint_url=http://localhost:$MOTO_PORT whenever moto's decorator-mode stubber is off): a socket
+# round trip, a server thread and HTTP parsing on both sides for every Task, all in the one process whose
+# interpreter lock every Map child shares. Hand the interpreter's requests (those of the clients cached by
+# workaround 11) to the endpoint's WSGI application in-process instead: the same application, middleware
+# and moto handlers answer them, as they would over the socket.
+_in_process: dict[str, Any] = {"app": None, "on": False}
+
+
+def serve_in_process(app: Callable[..., Any] | None) -> None:
+    """The WSGI application the interpreter's requests go to (the endpoint's, with its Lambda middleware)."""
+    _in_process["app"] = app
+
+
+def wsgi_environ(request: Any) -> dict[str, Any]:
+    """The WSGI environ werkzeug's server (with moto's handler) would build for a botocore request."""
+    url = urlsplit(request.url)
+    body = request.body
+    if body is None:
+        body = b""
+    elif isinstance(body, str):
+        body = body.encode()
+    elif not isinstance(body, bytes | bytearray):
+        body = body.read()
+    raw_uri = url.path + (f"?{url.query}" if url.query else "")
+    environ: dict[str, Any] = {
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": url.scheme or "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "REQUEST_METHOD": request.method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": unquote(url.path).encode().decode("latin-1"),
+        "QUERY_STRING": url.query.encode().decode("latin-1"),
+        "REQUEST_URI": raw_uri,
+        "RAW_URI": raw_uri,
+        "REMOTE_ADDR": "127.0.0.1",
+        "REMOTE_PORT": 0,
+        "SERVER_NAME": url.hostname or "127.0.0.1",
+        "SERVER_PORT": str(url.port or 80),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": url.netloc,
+        "CONTENT_LENGTH": str(len(body)),
+    }
+    for name, value in request.headers.items():
+        key = name.upper().replace("-", "_")
+        text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            environ[key] = text
+        else:
+            environ[f"HTTP_{key}"] = text
+    return environ
+
+
+def _send_in_process(request: Any, **_: Any) -> AWSResponse | None:
+    app = _in_process["app"]
+    if app is None or not _in_process["on"]:
+        return None  # botocore sends it over HTTP
+    app_iter, status, headers = run_wsgi_app(app, wsgi_environ(request))
+    try:
+        body = b"".join(app_iter)
+    finally:
+        close = getattr(app_iter, "close", None)
+        if close is not None:
+            close()
+    return AWSResponse(request.url, int(status.split(" ", 1)[0]), dict(headers.items()), MockRawResponse(body))
+
+
+def _apply_interpreter_in_process() -> Undo:
+    _in_process["on"] = True
+
+    def undo() -> None:
+        _in_process["on"] = False
+
+    return undo
 
 
 # -- 12 ---------------------------------------------------------------------------------------------------
@@ -613,6 +701,11 @@ WORKAROUNDS: tuple[Workaround, ...] = (
         "interpreter-client-cache",
         "the interpreter creates a new boto3 client and connection for every Task",
         _apply_interpreter_client_cache,
+    ),
+    Workaround(
+        "interpreter-in-process",
+        "the interpreter calls its own server over HTTP (a socket round trip per Task)",
+        _apply_interpreter_in_process,
     ),
     Workaround(
         "rfc3339-timestamp-comparisons",

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from burst_client.local.lambda_runtime import (
+    CpuGauge,
     FunctionSpec,
     Invocation,
     InvokeResult,
@@ -206,3 +207,80 @@ def test_work_dirs_of_dead_endpoints_are_removed(tmp_path: Path) -> None:
     assert not stale.exists()
     assert alive.exists()
     assert foreign.exists()
+
+
+class FixedGauge(CpuGauge):
+    """A gauge whose verdict the test sets."""
+
+    def __init__(self, saturated: bool) -> None:
+        super().__init__()
+        self.verdict = saturated
+
+    def saturated(self) -> bool:
+        return self.verdict
+
+
+def concurrent_sleeps(runtime: LambdaRuntime, count: int, seconds: float) -> list[InvokeResult]:
+    results: list[InvokeResult] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(call(runtime, {"action": "sleep", "seconds": seconds})))
+        for _ in range(count)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_busy_cpus_queue_invocations_for_warm_workers(tmp_path: Path) -> None:
+    running = LambdaRuntime(
+        "http://127.0.0.1:9", concurrency=10, work_dir=tmp_path, cpu_gauge=FixedGauge(True), min_workers=2
+    )
+    try:
+        results = concurrent_sleeps(running, 6, 0.3)
+        assert [r.status for r in results] == [200] * 6
+        assert all("X-Amz-Function-Error" not in r.headers for r in results)
+        assert running.cold_starts == 2  # the other four waited for the two warm workers
+        assert running.process_count == 2
+    finally:
+        running.close()
+
+
+def test_idle_cpus_start_a_worker_per_concurrent_invocation(tmp_path: Path) -> None:
+    running = LambdaRuntime(
+        "http://127.0.0.1:9", concurrency=10, work_dir=tmp_path, cpu_gauge=FixedGauge(False), min_workers=1
+    )
+    try:
+        results = concurrent_sleeps(running, 4, 1.0)
+        assert [r.status for r in results] == [200] * 4
+        assert running.cold_starts == 4  # cold starts one at a time (min_workers), but each call got its own
+    finally:
+        running.close()
+
+
+def test_cpu_gauge_reads_the_busy_fraction_of_our_cpus(tmp_path: Path) -> None:
+    stat = tmp_path / "stat"
+    cpus = sorted(os.sched_getaffinity(0))
+
+    def write(busy: int, idle: int) -> None:
+        lines = ["cpu  1 2 3 4 5 6 7 8 0 0"]  # the aggregate line is not ours to count
+        lines += [f"cpu{n} {busy} 0 0 {idle} 0 0 0 0 0 0" for n in cpus]
+        lines.append(f"cpu{max(cpus) + 1} 0 0 0 999999 0 0 0 0 0 0")  # a CPU we may not run on
+        stat.write_text("\n".join(lines) + "\n")
+
+    write(100, 100)
+    gauge = CpuGauge(interval=0.0, stat_path=str(stat))
+    write(190, 110)  # 90 of 100 new ticks busy on each of our CPUs
+    assert gauge.saturated()
+    assert gauge.machine == pytest.approx(0.9)
+    write(200, 200)  # 10 of 100
+    assert not gauge.saturated() or gauge.endpoint >= 0.9
+    assert gauge.machine == pytest.approx(0.1)
+
+
+def test_cpu_gauge_without_proc_stat_counts_only_the_endpoint(tmp_path: Path) -> None:
+    gauge = CpuGauge(interval=0.0, stat_path=str(tmp_path / "missing"))
+    time.sleep(0.01)
+    assert not gauge.saturated()  # the test process is not spinning
+    assert gauge.machine == 0.0

@@ -318,6 +318,60 @@ def test_interpreter_reuses_its_clients(monkeypatch: pytest.MonkeyPatch) -> None
         assert cached.meta.config.retries["total_max_attempts"] == 1  # moto's own settings kept
 
 
+# -- 11b ------------------------------------------------------------------------------------------------------
+def test_interpreter_requests_are_answered_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    from burst_client.endpoint_process import free_port
+
+    monkeypatch.setenv("MOTO_PORT", str(free_port()))  # nothing listens there
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:fn"
+    seen: list[dict[str, Any]] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        seen.append({**environ, "body": environ["wsgi.input"].read(length)})
+        start_response("200 OK", [("X-Amz-Function-Error", "Unhandled"), ("Content-Type", "application/json")])
+        return [b'{"errorMessage": "boom"}']
+
+    workarounds.serve_in_process(app)
+    try:
+        # the gap: without 11b the request goes over HTTP
+        with workarounds.applied("interpreter-client-cache"), pytest.raises(EndpointConnectionError):
+            boto_client.boto_client_for(REGION, "lambda").invoke(FunctionName=arn, Payload=b"{}")
+        assert seen == []
+
+        with workarounds.applied("interpreter-client-cache", "interpreter-in-process"):
+            answer = boto_client.boto_client_for(REGION, "lambda").invoke(FunctionName=arn, Payload=b'{"a": 1}')
+    finally:
+        workarounds.serve_in_process(None)
+
+    assert answer["StatusCode"] == 200
+    assert answer["FunctionError"] == "Unhandled"
+    assert json.loads(answer["Payload"].read()) == {"errorMessage": "boom"}
+    (environ,) = seen
+    assert environ["REQUEST_METHOD"] == "POST"
+    assert environ["PATH_INFO"] == f"/2015-03-31/functions/{arn}/invocations"  # unquoted, as werkzeug does
+    assert environ["body"] == b'{"a": 1}'
+    assert environ["HTTP_HOST"] == f"127.0.0.1:{os.environ['MOTO_PORT']}"
+    assert environ["HTTP_AUTHORIZATION"].startswith("AWS4-HMAC-SHA256 Credential=ak/")  # moto reads the account
+
+
+def test_wsgi_environ_keeps_the_raw_uri_and_query() -> None:
+    from botocore.awsrequest import AWSRequest
+
+    request = AWSRequest(
+        method="GET", url="http://127.0.0.1:4566/bucket/a%20b%2Bc?list-type=2&prefix=x%2Fy", headers={"X-A": "1"}
+    ).prepare()
+    environ = workarounds.wsgi_environ(request)
+    assert environ["PATH_INFO"] == "/bucket/a b+c"
+    assert environ["RAW_URI"] == "/bucket/a%20b%2Bc?list-type=2&prefix=x%2Fy"
+    assert environ["QUERY_STRING"] == "list-type=2&prefix=x%2Fy"
+    assert environ["HTTP_X_A"] == "1"
+    assert environ["CONTENT_LENGTH"] == "0"
+    assert environ["wsgi.input"].read() == b""
+
+
 # -- 12, 13 ---------------------------------------------------------------------------------------------------
 DEADLINE_CHECK = {
     "StartAt": "Stamp",

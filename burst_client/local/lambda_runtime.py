@@ -50,7 +50,7 @@ SATURATED_CPU = 0.9
 #: How often a queued invocation looks again whether the CPUs are still busy (they may have become idle
 #: because every warm worker of its function is blocked, e.g. waiting for I/O).
 QUEUE_RECHECK_SECONDS = 0.05
-MAX_QUEUE_RECHECK_SECONDS = 2.0
+MAX_QUEUE_RECHECK_SECONDS = 5.0
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -665,13 +665,13 @@ class LambdaRuntime:
                         self._forget_locked(worker)
                         victims.append(worker)
                     if self._should_queue(spec):
-                        # woken by a checkin or a finished cold start of spec; the timeout only bounds
-                        # how long a change of the CPUs' load goes unnoticed (QUEUE_RECHECK_SECONDS
-                        # for the spec's queue as a whole, so long queues do not spin)
+                        # woken by a checkin or a finished cold start of spec; the first in the queue
+                        # also looks again every QUEUE_RECHECK_SECONDS whether the CPUs have room now
+                        # (the others only every MAX_QUEUE_RECHECK_SECONDS, so long queues do not spin)
                         queue = self._queue(spec)
                         waiting = self._waiting[spec] = self._waiting.get(spec, 0) + 1
                         try:
-                            queue.wait(min(QUEUE_RECHECK_SECONDS * waiting, MAX_QUEUE_RECHECK_SECONDS))
+                            queue.wait(QUEUE_RECHECK_SECONDS if waiting == 1 else MAX_QUEUE_RECHECK_SECONDS)
                         finally:
                             self._waiting[spec] -= 1
                     elif self._processes < self.max_processes:

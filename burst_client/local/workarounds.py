@@ -9,6 +9,7 @@ the duration of a ``with`` block only (for tests).
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime
 import functools
 import io
@@ -30,9 +31,11 @@ from moto import backends as moto_backends
 from moto.awslambda.models import lambda_backends
 from moto.cloudformation import parsing
 from moto.cloudformation.models import CloudFormationBackend
+from moto.core import responses as moto_responses
 from moto.core.botocore_stubber import MockRawResponse
 from moto.stepfunctions import responses
 from moto.stepfunctions.models import StateMachine
+from moto.stepfunctions.parser import utils as parser_utils
 from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
@@ -47,6 +50,7 @@ from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations.is_operator import (
     IsTimestamp,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
     DistributedIterationComponent,
@@ -504,6 +508,70 @@ def _apply_interpreter_in_process() -> Undo:
     return undo
 
 
+# -- 11c --------------------------------------------------------------------------------------------------
+# GAP (speed, memory): every Task state runs in a thread of its own, started by the state's thread only to
+# wait for it with the state's timeout (ExecuteState._evaluate_with_timeout), even when the state has no
+# TimeoutSeconds and the wait cannot time out; and every such thread (and every child execution's) is kept
+# for good in moto.stepfunctions.parser.utils.TMP_THREADS, with the closure holding the state's input and
+# output, so the endpoint's memory grows with every batch. Run Tasks without a timeout in the calling
+# thread, and drop finished threads from TMP_THREADS (nothing in moto reads it).
+_PRUNE_THREADS_ABOVE = 512
+
+
+def _prune_tmp_threads() -> None:
+    if len(parser_utils.TMP_THREADS) > _PRUNE_THREADS_ABOVE:
+        parser_utils.TMP_THREADS[:] = [thread for thread in parser_utils.TMP_THREADS if thread.is_alive()]
+
+
+def _apply_tasks_without_timeout_inline() -> Undo:
+    original = ExecutionState.__dict__["_evaluate_with_timeout"]
+
+    def evaluate_with_timeout(self: ExecutionState, env: Environment) -> None:
+        _prune_tmp_threads()
+        if not self.timeout.is_default_value():
+            original(self, env)
+            return
+        self.timeout.eval(env=env)
+        env.stack.pop()
+        frame = env.open_frame()
+        frame.states.reset(input_value=env.states.get_input())
+        frame.stack = copy.deepcopy(env.stack)
+        try:
+            self._eval_execution(frame)
+            output = frame.stack[-1]
+        finally:
+            frame.set_ended()
+            env.close_frame(frame)
+        # from here on as the original does with the thread's output
+        env.stack.append(output)
+        if not self._is_language_query_jsonpath():
+            env.states.set_result(output)
+        if self.assign_decl:
+            self.assign_decl.eval(env=env)
+        if self.result_selector:
+            self.result_selector.eval(env=env)
+        if self.result_path:
+            self.result_path.eval(env)
+        else:
+            env.states.reset(input_value=env.stack.pop())
+
+    return _patch(ExecutionState, "_evaluate_with_timeout", evaluate_with_timeout)
+
+
+# -- 11d --------------------------------------------------------------------------------------------------
+# GAP (speed): every request lists the handler class's methods with inspect.getmembers to find the action
+# (moto.core.responses.BaseResponse.call_action -> method_names_from_class), ~0.3 ms for DynamoDB's handler.
+# Classes do not change while the server runs: list each once.
+def _apply_response_method_names_cache() -> Undo:
+    original = moto_responses.__dict__["method_names_from_class"]
+
+    @functools.lru_cache(maxsize=256)
+    def method_names_from_class(clazz: object) -> frozenset[str]:
+        return frozenset(original(clazz))
+
+    return _patch(moto_responses, "method_names_from_class", method_names_from_class)
+
+
 # -- 12 ---------------------------------------------------------------------------------------------------
 # GAP: Choice rules compare timestamps only in the form "2016-03-14T01:59:00Z" (IsTimestamp.
 # string_to_timestamp uses strptime "%Y-%m-%dT%H:%M:%SZ"): with fractional seconds or a numeric offset, both
@@ -706,6 +774,16 @@ WORKAROUNDS: tuple[Workaround, ...] = (
         "interpreter-in-process",
         "the interpreter calls its own server over HTTP (a socket round trip per Task)",
         _apply_interpreter_in_process,
+    ),
+    Workaround(
+        "tasks-without-timeout-inline",
+        "every Task runs in a new thread, and every interpreter thread is kept forever (TMP_THREADS)",
+        _apply_tasks_without_timeout_inline,
+    ),
+    Workaround(
+        "response-method-names-cache",
+        "every request lists its handler class's methods with inspect.getmembers",
+        _apply_response_method_names_cache,
     ),
     Workaround(
         "rfc3339-timestamp-comparisons",

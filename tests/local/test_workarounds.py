@@ -6,6 +6,7 @@ Everything runs in-process on mock_aws; workarounds are applied only inside ``wo
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -19,6 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import backends as moto_backends
 from moto import mock_aws
+from moto.stepfunctions.parser import utils as parser_utils
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 
 from burst_client.local import workarounds
@@ -370,6 +372,109 @@ def test_wsgi_environ_keeps_the_raw_uri_and_query() -> None:
     assert environ["HTTP_X_A"] == "1"
     assert environ["CONTENT_LENGTH"] == "0"
     assert environ["wsgi.input"].read() == b""
+
+
+# -- 11c ------------------------------------------------------------------------------------------------------
+def put_item_task(**fields: Any) -> dict[str, Any]:
+    return {
+        "StartAt": "Put",
+        "States": {
+            "Put": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::dynamodb:putItem",
+                "Parameters": {"TableName": "t", "Item": {"k": {"S.$": "$.k"}}},
+                "End": True,
+                **fields,
+            }
+        },
+    }
+
+
+def threads_started(sfn: Any, definition: dict[str, Any], monkeypatch: pytest.MonkeyPatch, runs: int = 3) -> int:
+    """How many threads running the definition `runs` times starts."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    if "t" not in dynamodb.list_tables()["TableNames"]:
+        dynamodb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    started: list[threading.Thread] = []
+    start = threading.Thread.start
+
+    def counting_start(thread: threading.Thread) -> None:
+        started.append(thread)
+        start(thread)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(threading.Thread, "start", counting_start)
+        for n in range(runs):
+            assert run(sfn, definition, {"k": str(n)})["status"] == "SUCCEEDED"
+    return len(started)
+
+
+def test_tasks_without_a_timeout_run_in_the_calling_thread(sfn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = threads_started(sfn, put_item_task(), monkeypatch)
+    with workarounds.applied("tasks-without-timeout-inline"):
+        inline = threads_started(sfn, put_item_task(), monkeypatch)
+        timed = threads_started(sfn, put_item_task(TimeoutSeconds=30), monkeypatch)
+    assert plain - inline == 3  # the gap: one thread per Task, here one Task per run
+    assert timed == plain  # a Task with a timeout keeps its thread (the timeout needs it)
+
+
+def test_inline_tasks_give_the_same_output(sfn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    definition = put_item_task(ResultSelector={"written": True, "key.$": "States.Format('k={}', $$.State.Name)"})
+    del definition["States"]["Put"]["End"]
+    definition["States"]["Put"].update(ResultPath="$.put", Next="Again")
+    definition["States"]["Again"] = {**put_item_task()["States"]["Put"], "ResultPath": "$.again"}
+    threads_started(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}, monkeypatch, runs=1)
+
+    plain = run(sfn, definition, {"k": "a"})
+    with workarounds.applied("tasks-without-timeout-inline"):
+        inline = run(sfn, definition, {"k": "a"})
+    assert plain["status"] == inline["status"] == "SUCCEEDED"
+    assert json.loads(inline["output"]) == json.loads(plain["output"])
+    assert json.loads(inline["output"])["k"] == "a"
+    assert json.loads(inline["output"])["put"]["written"] is True
+
+
+def test_finished_interpreter_threads_are_dropped(sfn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    finished = [threading.Thread(target=lambda: None) for _ in range(600)]
+    for thread in finished:
+        thread.start()
+        thread.join()
+    parser_utils.TMP_THREADS.extend(finished)
+    try:
+        with workarounds.applied("tasks-without-timeout-inline"):
+            threads_started(sfn, put_item_task(), monkeypatch, runs=1)
+        assert not any(thread in parser_utils.TMP_THREADS for thread in finished)
+    finally:
+        parser_utils.TMP_THREADS[:] = [t for t in parser_utils.TMP_THREADS if t not in finished]
+
+
+# -- 11d ------------------------------------------------------------------------------------------------------
+def test_response_method_names_are_listed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.core import responses as moto_responses
+    from moto.dynamodb.responses import DynamoHandler
+
+    calls: list[object] = []
+    getmembers = inspect.getmembers
+
+    def counting_getmembers(obj: Any, predicate: Any = None) -> Any:
+        calls.append(obj)
+        return getmembers(obj, predicate)
+
+    monkeypatch.setattr(inspect, "getmembers", counting_getmembers)
+    assert "put_item" in moto_responses.method_names_from_class(DynamoHandler)
+    assert "put_item" in moto_responses.method_names_from_class(DynamoHandler)
+    assert len(calls) == 2  # once per request the server handles
+
+    with workarounds.applied("response-method-names-cache"):
+        calls.clear()
+        assert "put_item" in moto_responses.method_names_from_class(DynamoHandler)
+        assert "query" in moto_responses.method_names_from_class(DynamoHandler)
+        assert len(calls) == 1
 
 
 # -- 12, 13 ---------------------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
     StatesErrorNameType,
 )
 from moto.stepfunctions.parser.asl.component.common.path import result_path
+from moto.stepfunctions.parser.asl.component.program.program import Program
 from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations.is_operator import (
     IsTimestamp,
@@ -509,12 +510,12 @@ def _apply_interpreter_in_process() -> Undo:
 
 
 # -- 11c --------------------------------------------------------------------------------------------------
-# GAP (speed, memory): every Task state runs in a thread of its own, started by the state's thread only to
-# wait for it with the state's timeout (ExecuteState._evaluate_with_timeout), even when the state has no
-# TimeoutSeconds and the wait cannot time out; and every such thread (and every child execution's) is kept
-# for good in moto.stepfunctions.parser.utils.TMP_THREADS, with the closure holding the state's input and
-# output, so the endpoint's memory grows with every batch. Run Tasks without a timeout in the calling
-# thread, and drop finished threads from TMP_THREADS (nothing in moto reads it).
+# GAP (speed, memory): every Task state, and every execution (a Map's children too), runs in a thread of its
+# own, started by the calling thread only to wait for it with the timeout (ExecuteState.
+# _evaluate_with_timeout, Program.eval), even without TimeoutSeconds, when the wait cannot time out; and
+# every such thread is kept for good in moto.stepfunctions.parser.utils.TMP_THREADS, its closure holding
+# the state's input and output, so the endpoint's memory grows with every batch. Run Tasks and programs
+# without a timeout in the calling thread, and drop finished threads from TMP_THREADS (nothing reads it).
 _PRUNE_THREADS_ABOVE = 512
 
 
@@ -555,7 +556,28 @@ def _apply_tasks_without_timeout_inline() -> Undo:
         else:
             env.states.reset(input_value=env.stack.pop())
 
-    return _patch(ExecutionState, "_evaluate_with_timeout", evaluate_with_timeout)
+    original_program_eval = Program.__dict__["eval"]
+
+    def program_eval(self: Program, env: Environment) -> None:
+        if self.timeout_seconds is not None:
+            original_program_eval(self, env)
+            return
+        env.next_state_name = self.start_at.start_at_name
+        try:
+            super(Program, self).eval(env)
+        except Exception:  # the original's thread would have printed it and carried on
+            LOG.exception("state machine program failed")
+
+    undos = [
+        _patch(ExecutionState, "_evaluate_with_timeout", evaluate_with_timeout),
+        _patch(Program, "eval", program_eval),
+    ]
+
+    def undo_all() -> None:
+        for undo in reversed(undos):
+            undo()
+
+    return undo_all
 
 
 # -- 11d --------------------------------------------------------------------------------------------------
@@ -777,7 +799,7 @@ WORKAROUNDS: tuple[Workaround, ...] = (
     ),
     Workaround(
         "tasks-without-timeout-inline",
-        "every Task runs in a new thread, and every interpreter thread is kept forever (TMP_THREADS)",
+        "every Task and execution runs in a new thread, and every such thread is kept forever (TMP_THREADS)",
         _apply_tasks_without_timeout_inline,
     ),
     Workaround(

@@ -419,8 +419,8 @@ def test_tasks_without_a_timeout_run_in_the_calling_thread(sfn: Any, monkeypatch
     with workarounds.applied("tasks-without-timeout-inline"):
         inline = threads_started(sfn, put_item_task(), monkeypatch)
         timed = threads_started(sfn, put_item_task(TimeoutSeconds=30), monkeypatch)
-    assert plain - inline == 3  # the gap: one thread per Task, here one Task per run
-    assert timed == plain  # a Task with a timeout keeps its thread (the timeout needs it)
+    assert plain - inline == 2 * 3  # the gap: a thread per Task and per program, here one Task per run
+    assert timed == plain - 3  # a Task with a timeout keeps its thread (the timeout needs it)
 
 
 def test_inline_tasks_give_the_same_output(sfn: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -92,6 +92,16 @@ class Workaround:
     apply: Callable[[], Undo]
 
 
+def _undo_all(undos: list[Undo]) -> Undo:
+    """One undo for several patches (reverted in the reverse order)."""
+
+    def undo_all() -> None:
+        for undo in reversed(undos):
+            undo()
+
+    return undo_all
+
+
 def _patch(owner: Any, attribute: str, replacement: Any) -> Undo:
     original = owner.__dict__[attribute]
     setattr(owner, attribute, replacement)
@@ -230,12 +240,7 @@ def _apply_cfn_state_machines_in_executing_backend() -> Undo:
         _patch(StateMachine, "delete_from_cloudformation_json", classmethod(delete)),
         _patch(StateMachine, "update_from_cloudformation_json", classmethod(update)),
     ]
-
-    def undo_all() -> None:
-        for undo in reversed(undos):
-            undo()
-
-    return undo_all
+    return _undo_all(undos)
 
 
 # -- 5 ----------------------------------------------------------------------------------------------------
@@ -348,12 +353,7 @@ def _apply_map_workers_iterate() -> Undo:
         distributed_iterator_worker.DistributedIteratorWorker,
     )
     undos = [_patch(cls, "_eval_pool", _iterative(cls.__dict__["_eval_pool"])) for cls in classes]
-
-    def undo_all() -> None:
-        for undo in reversed(undos):
-            undo()
-
-    return undo_all
+    return _undo_all(undos)
 
 
 # -- 9 ----------------------------------------------------------------------------------------------------
@@ -365,12 +365,7 @@ def _apply_jsonpath_parse_cache() -> Undo:
         _patch(json_path, "parse", functools.lru_cache(maxsize=4096)(json_path.__dict__["parse"])),
         _patch(result_path, "parse", functools.lru_cache(maxsize=4096)(result_path.__dict__["parse"])),
     ]
-
-    def undo_all() -> None:
-        for undo in reversed(undos):
-            undo()
-
-    return undo_all
+    return _undo_all(undos)
 
 
 # -- 10 ---------------------------------------------------------------------------------------------------
@@ -572,12 +567,7 @@ def _apply_tasks_without_timeout_inline() -> Undo:
         _patch(ExecutionState, "_evaluate_with_timeout", evaluate_with_timeout),
         _patch(Program, "eval", program_eval),
     ]
-
-    def undo_all() -> None:
-        for undo in reversed(undos):
-            undo()
-
-    return undo_all
+    return _undo_all(undos)
 
 
 # -- 11d --------------------------------------------------------------------------------------------------
@@ -703,12 +693,7 @@ def _apply_map_failure_tolerance() -> Undo:
         _patch(StateMap, "from_state_props", from_state_props),
         _patch(DistributedIterationComponent, "_map_run", map_run),
     ]
-
-    def undo_all() -> None:
-        for undo in reversed(undos):
-            undo()
-
-    return undo_all
+    return _undo_all(undos)
 
 
 # -- 15 ---------------------------------------------------------------------------------------------------

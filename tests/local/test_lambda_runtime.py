@@ -233,10 +233,18 @@ def concurrent_sleeps(runtime: LambdaRuntime, count: int, seconds: float) -> lis
     return results
 
 
-def test_busy_cpus_queue_invocations_for_warm_workers(tmp_path: Path) -> None:
-    running = LambdaRuntime(
-        "http://127.0.0.1:9", concurrency=10, work_dir=tmp_path, cpu_gauge=FixedGauge(True), min_workers=2
+def gauged_runtime(tmp_path: Path, saturated: bool, min_workers: int) -> LambdaRuntime:
+    return LambdaRuntime(
+        "http://127.0.0.1:9",
+        concurrency=10,
+        work_dir=tmp_path,
+        cpu_gauge=FixedGauge(saturated),
+        min_workers=min_workers,
     )
+
+
+def test_busy_cpus_queue_invocations_for_warm_workers(tmp_path: Path) -> None:
+    running = gauged_runtime(tmp_path, saturated=True, min_workers=2)
     try:
         results = concurrent_sleeps(running, 6, 0.3)
         assert [r.status for r in results] == [200] * 6
@@ -248,9 +256,7 @@ def test_busy_cpus_queue_invocations_for_warm_workers(tmp_path: Path) -> None:
 
 
 def test_idle_cpus_start_a_worker_per_concurrent_invocation(tmp_path: Path) -> None:
-    running = LambdaRuntime(
-        "http://127.0.0.1:9", concurrency=10, work_dir=tmp_path, cpu_gauge=FixedGauge(False), min_workers=1
-    )
+    running = gauged_runtime(tmp_path, saturated=False, min_workers=1)
     try:
         results = concurrent_sleeps(running, 4, 1.0)
         assert [r.status for r in results] == [200] * 4

@@ -196,6 +196,13 @@ def default_max_processes(concurrency: int) -> int:
     return max(1, min(concurrency, max(16, available_mb // 100)))
 
 
+def usable_cpus() -> set[int]:
+    """The CPUs this process may run on (all of them where the OS cannot say, e.g. macOS)."""
+    if hasattr(os, "sched_getaffinity"):
+        return set(os.sched_getaffinity(0))
+    return set(range(os.cpu_count() or 1))
+
+
 class CpuGauge:
     """Whether more worker processes could add throughput: the busy fraction of the CPUs this process may
     run on (from /proc/stat) and of this process itself, whose Python threads (the server and the state
@@ -205,7 +212,7 @@ class CpuGauge:
     def __init__(self, interval: float = 0.1, stat_path: str = "/proc/stat") -> None:
         self.interval = interval
         self._stat_path = stat_path
-        self._cpus = {f"cpu{n}".encode() for n in os.sched_getaffinity(0)}
+        self._cpus = {f"cpu{n}".encode() for n in usable_cpus()}
         self._lock = threading.Lock()
         self.machine = 0.0  # busy fraction of our CPUs over the last interval
         self.endpoint = 0.0  # CPU seconds per second of this process over the last interval
@@ -446,7 +453,7 @@ class LambdaRuntime:
         self.idle_timeout = idle_timeout
         # Below min_workers warm workers a function always gets a new one; above, it gets one only while the
         # CPUs have room (see SATURATED_CPU), else the invocation waits for a warm worker of its function.
-        self.min_workers = min_workers or len(os.sched_getaffinity(0))
+        self.min_workers = min_workers or len(usable_cpus())
         self._gauge = cpu_gauge or CpuGauge()
         # Whether a spec still describes a deployed function (idle workers of deleted or reconfigured
         # functions are stopped by the reaper); None: only the idle timeout stops them.

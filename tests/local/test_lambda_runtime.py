@@ -20,6 +20,7 @@ from burst_client.local.lambda_runtime import (
     InvokeResult,
     LambdaRuntime,
     remove_stale_work_dirs,
+    usable_cpus,
 )
 from tests.local.support import make_zip, pid_alive
 
@@ -267,7 +268,7 @@ def test_idle_cpus_start_a_worker_per_concurrent_invocation(tmp_path: Path) -> N
 
 def test_cpu_gauge_reads_the_busy_fraction_of_our_cpus(tmp_path: Path) -> None:
     stat = tmp_path / "stat"
-    cpus = sorted(os.sched_getaffinity(0))
+    cpus = sorted(usable_cpus())
 
     def write(busy: int, idle: int) -> None:
         lines = ["cpu  1 2 3 4 5 6 7 8 0 0"]  # the aggregate line is not ours to count
@@ -290,3 +291,9 @@ def test_cpu_gauge_without_proc_stat_counts_only_the_endpoint(tmp_path: Path) ->
     time.sleep(0.01)
     assert not gauge.saturated()  # the test process is not spinning
     assert gauge.machine == 0.0
+
+
+def test_without_cpu_affinity_every_cpu_is_usable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "sched_getaffinity")  # as on macOS
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert usable_cpus() == {0, 1, 2}

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             job_parameters={"mask": mask_of(args.target), "topK": args.top_k},
         )
         print(f"    job {job.job_id}")
-        status = job.wait(timeout=600, progress=True, poll_interval=0.5)
+        status = job.wait(timeout=600, progress=True, poll_interval=0.5, max_poll_interval=2.0)
         output = job.output()
     print(f"\nJob {status.state}: {status.done} batches done, {status.failed} failed, {status.elapsed_secs:.1f} s")
     if output:

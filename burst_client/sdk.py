@@ -208,11 +208,23 @@ class Job:
         *,
         progress: bool = False,
         poll_interval: float = 1.0,
+        max_poll_interval: float = 15.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> JobStatus:
-        """Poll until the job ends; with ``progress`` show a bar of batches done and failed."""
+        """Poll until the job ends; with ``progress`` show a bar of batches done and failed.
+
+        Every poll counts the job's rows (a query that reads all of them: on AWS, read capacity in
+        proportion to the job's size), so the interval grows by a quarter per poll from
+        ``poll_interval`` to ``max_poll_interval``: short jobs are followed closely, long ones cheaply.
+        """
+        if poll_interval <= 0 or max_poll_interval < poll_interval:
+            raise ValueError(
+                f"poll_interval must be positive and at most max_poll_interval, got {poll_interval} and "
+                f"{max_poll_interval}"
+            )
         deadline = None if timeout is None else clock() + timeout
+        interval = poll_interval
         bar = tqdm(total=self.num_batches, unit="batch", desc=self.job_id[:8], disable=not progress, dynamic_ncols=True)
         try:
             while True:
@@ -223,7 +235,8 @@ class Job:
                     return status
                 if deadline is not None and clock() >= deadline:
                     raise JobWaitTimeout(f"job {self.job_id} still running after {timeout:g} s")
-                sleep(poll_interval)
+                sleep(interval if deadline is None else max(min(interval, deadline - clock()), 0.0))
+                interval = min(interval * 1.25, max_poll_interval)
         finally:
             bar.close()
 

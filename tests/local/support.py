@@ -6,7 +6,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,9 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+
+from burst_client.deploy import sls
+from burst_client.endpoint_process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_SERVICE = Path(__file__).resolve().parent / "fixtures" / "service"
@@ -56,12 +58,6 @@ FAKE_EXTENSION_BINARIES = {
     # a name every Linux CPython tries to load (dlopen then fails on the foreign architecture)
     "fakeabi3/_speedups.abi3.so": AARCH64_ELF,
 }
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -131,25 +127,9 @@ def pid_alive(pid: int) -> bool:
     return "\nState:\tZ" not in status
 
 
-def _sls_env(url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_SESSION_TOKEN")}
-    env.update(CREDENTIALS)
-    env.update({"AWS_ENDPOINT_URL": url, "SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off"})
-    return env
-
-
-def run_sls(service_dir: Path, url: str, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [str(SLS), *args, "--stage", STAGE],
-        cwd=service_dir,
-        env=_sls_env(url),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert result.returncode == 0, f"sls {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-    return result
+def run_sls(service_dir: Path, url: str, *args: str, timeout: float = 240) -> str:
+    """`sls <args> --stage local` against the endpoint, as burst_client.deploy runs it (raises DeployFailed)."""
+    return sls([*args, "--stage", STAGE], service_dir, endpoint_url=url, timeout=timeout)
 
 
 @dataclass

@@ -476,7 +476,7 @@ class LambdaRuntime:
         self._idle: dict[FunctionSpec, list[Worker]] = {}
         self._counts: dict[FunctionSpec, int] = {}  # workers per spec, busy or idle
         self._queues: dict[FunctionSpec, threading.Condition] = {}  # invocations waiting for a warm worker
-        self._waiting: dict[FunctionSpec, int] = {}  # how many wait in each queue
+        self._rechecking: set[FunctionSpec] = set()  # queues whose CPU recheck some waiter does
         self.cold_starts = 0  # worker processes started so far
         self._starting = 0  # worker processes being started (slot reserved, init not finished)
         self._workers: set[Worker] = set()
@@ -672,15 +672,19 @@ class LambdaRuntime:
                         self._forget_locked(worker)
                         victims.append(worker)
                     if self._should_queue(spec):
-                        # woken by a checkin or a finished cold start of spec; the first in the queue
+                        # woken by a checkin or a finished cold start of spec; one waiter of the queue
                         # also looks again every QUEUE_RECHECK_SECONDS whether the CPUs have room now
                         # (the others only every MAX_QUEUE_RECHECK_SECONDS, so long queues do not spin)
                         queue = self._queue(spec)
-                        waiting = self._waiting[spec] = self._waiting.get(spec, 0) + 1
+                        rechecks = spec not in self._rechecking
+                        if rechecks:
+                            self._rechecking.add(spec)
                         try:
-                            queue.wait(QUEUE_RECHECK_SECONDS if waiting == 1 else MAX_QUEUE_RECHECK_SECONDS)
+                            queue.wait(QUEUE_RECHECK_SECONDS if rechecks else MAX_QUEUE_RECHECK_SECONDS)
                         finally:
-                            self._waiting[spec] -= 1
+                            if rechecks:  # hand the role on: another waiter takes it when it waits again
+                                self._rechecking.discard(spec)
+                                queue.notify()
                     elif self._processes < self.max_processes:
                         self._processes += 1
                         self._counts[spec] = self._counts.get(spec, 0) + 1

@@ -297,3 +297,23 @@ def test_without_cpu_affinity_every_cpu_is_usable(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delattr(os, "sched_getaffinity")  # as on macOS
     monkeypatch.setattr(os, "cpu_count", lambda: 3)
     assert usable_cpus() == {0, 1, 2}
+
+
+def test_queued_invocations_get_workers_once_the_cpus_have_room(tmp_path: Path) -> None:
+    gauge = FixedGauge(True)
+    running = LambdaRuntime("http://127.0.0.1:9", concurrency=10, work_dir=tmp_path, cpu_gauge=gauge, min_workers=1)
+    try:
+        threads = [threading.Thread(target=call, args=(running, {"action": "sleep", "seconds": 2.0})) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while running.cold_starts < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        assert running.cold_starts == 1  # the CPUs are busy: the other two wait for the warm worker
+        gauge.verdict = False  # ... until the CPUs have room again
+        for thread in threads:
+            thread.join()
+        assert running.cold_starts == 3
+    finally:
+        running.close()

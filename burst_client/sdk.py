@@ -29,6 +29,7 @@ from burst_client.aws import Clients, translated_errors
 from burst_client.errors import DispatchRejected, JobNotFound, JobWaitTimeout, StackNotDeployed
 from burst_core.dispatch import latest_execution
 from burst_core.monitor import JOB_TIMED_OUT, NOT_RECORDED_ERROR
+from burst_core.persistence import query_pages
 from burst_core.results import BatchResult, is_failed, parse_row, query_rows
 
 RUNNING, SUCCEEDED, FAILED, TIMED_OUT, CANCELLED = "running", "succeeded", "failed", "timed out", "cancelled"
@@ -175,15 +176,11 @@ class Job:
             "ConsistentRead": True,
         }
         recorded = failed = 0
-        dynamodb = self.client.clients("dynamodb")
         with translated_errors():
-            while True:
-                page = dynamodb.query(**request)
+            for page in query_pages(self.client.clients("dynamodb"), request):
                 recorded += int(page["ScannedCount"])
                 failed += int(page["Count"])
-                if "LastEvaluatedKey" not in page:
-                    return recorded, failed
-                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return recorded, failed
 
     def status(self) -> JobStatus:
         execution = self.describe()

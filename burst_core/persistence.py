@@ -61,6 +61,16 @@ def results_key(job_id: str, batch_id: int) -> str:
     return f"{RESULTS_PREFIX}{job_id}/{batch_id}.json"
 
 
+def query_pages(dynamodb: Any, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every page of a DynamoDB Query, in order (``request`` gets each page's ExclusiveStartKey)."""
+    while True:
+        page: dict[str, Any] = dynamodb.query(**request)
+        yield page
+        if "LastEvaluatedKey" not in page:
+            return
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
 class TasksTable:
     """All tasks-table and result-object I/O of the framework."""
 
@@ -172,15 +182,10 @@ class TasksTable:
             "ConsistentRead": True,
             **kwargs,
         }
-        while True:
-            try:
-                page: dict[str, Any] = self._dynamodb.query(**request)
-            except ClientError as exc:
-                raise StorageError(f"job {job_id}: cannot query the tasks table {self._table}: {exc}") from exc
-            yield page
-            if "LastEvaluatedKey" not in page:
-                return
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        try:
+            yield from query_pages(self._dynamodb, request)
+        except ClientError as exc:
+            raise StorageError(f"job {job_id}: cannot query the tasks table {self._table}: {exc}") from exc
 
     @staticmethod
     def _key(job_id: str, batch_id: int) -> dict[str, Any]:

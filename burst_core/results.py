@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from burst_core.persistence import JSON_MIME_TYPE, STATUS_FAILED
+from burst_core.persistence import JSON_MIME_TYPE, STATUS_FAILED, query_pages
 
 
 @dataclass(frozen=True)
@@ -85,9 +85,5 @@ def query_rows(
     if first is not None and last is not None:
         request["KeyConditionExpression"] += " AND batchId BETWEEN :a AND :b"
         request["ExpressionAttributeValues"].update({":a": {"N": str(first)}, ":b": {"N": str(last)}})
-    while True:
-        page = dynamodb.query(**request)
+    for page in query_pages(dynamodb, request):
         yield from page.get("Items", [])
-        if "LastEvaluatedKey" not in page:
-            return
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]

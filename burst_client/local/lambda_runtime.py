@@ -17,6 +17,7 @@ import io
 import json
 import logging
 import os
+import random
 import select
 import shutil
 import subprocess
@@ -926,7 +927,8 @@ def _runtime_error(error_type: str, request_id: str, message: str) -> bytes:
 
 
 def _trace_header() -> str:
-    return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+    """An X-Ray trace header as Lambda passes it (ids need to be unique, not unpredictable)."""
+    return f"Root=1-{int(time.time()):08x}-{random.getrandbits(96):024x};Parent={random.getrandbits(64):016x};Sampled=0"
 
 
 def _utc_now() -> str:

@@ -512,11 +512,15 @@ def _apply_interpreter_in_process() -> Undo:
 # the state's input and output, so the endpoint's memory grows with every batch. Run Tasks and programs
 # without a timeout in the calling thread, and drop finished threads from TMP_THREADS (nothing reads it).
 _PRUNE_THREADS_ABOVE = 512
+_prune_at = {"size": _PRUNE_THREADS_ABOVE}
 
 
 def _prune_tmp_threads() -> None:
-    if len(parser_utils.TMP_THREADS) > _PRUNE_THREADS_ABOVE:
+    """Drop finished threads once the list has doubled since the last pruning (a Map's running threads
+    stay in it, so a fixed threshold would scan them on every Task)."""
+    if len(parser_utils.TMP_THREADS) > _prune_at["size"]:
         parser_utils.TMP_THREADS[:] = [thread for thread in parser_utils.TMP_THREADS if thread.is_alive()]
+        _prune_at["size"] = max(_PRUNE_THREADS_ABOVE, 2 * len(parser_utils.TMP_THREADS))
 
 
 def _apply_tasks_without_timeout_inline() -> Undo:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -35,6 +36,8 @@ def handler(event, context):
         print("x" * event["size"])
     if action == "context":
         return {"custom": context.client_context.custom, "arn": context.invoked_function_arn}
+    if action == "trace":
+        return {"trace": os.environ["_X_AMZN_TRACE_ID"]}
     if action == "decimal":
         return {"int": decimal.Decimal("3"), "float": decimal.Decimal("2.5")}
     return {"pid": os.getpid(), "env": os.environ.get("GREETING")}
@@ -317,3 +320,10 @@ def test_queued_invocations_get_workers_once_the_cpus_have_room(tmp_path: Path) 
         assert running.cold_starts == 3
     finally:
         running.close()
+
+
+def test_every_invocation_gets_its_own_trace_header(runtime: LambdaRuntime) -> None:
+    traces = [str(body(call(runtime, {"action": "trace"}))["trace"]) for _ in range(3)]
+    for trace in traces:
+        assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0", trace), trace
+    assert len(set(traces)) == 3

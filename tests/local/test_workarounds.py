@@ -445,6 +445,7 @@ def test_finished_interpreter_threads_are_dropped(sfn: Any, monkeypatch: pytest.
         thread.start()
         thread.join()
     parser_utils.TMP_THREADS.extend(finished)
+    monkeypatch.setitem(workarounds._prune_at, "size", 512)  # as in a fresh endpoint
     try:
         with workarounds.applied("tasks-without-timeout-inline"):
             threads_started(sfn, put_item_task(), monkeypatch, runs=1)

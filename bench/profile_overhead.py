@@ -1,5 +1,6 @@
-"""Where a no-op batch's time goes on the local endpoint: py-spy samples of the endpoint and its
-Lambda worker processes during a 1,000-batch no-op job, grouped by component.
+"""Where a no-op batch's time goes on the local endpoint during a 1,000-batch no-op job: CPU seconds of
+the endpoint process and of its Lambda worker processes (from /proc), and py-spy samples of the endpoint's
+thread holding the interpreter lock (its Python CPU time), grouped by component.
 
 Run with `python -m bench.profile_overhead` (needs py-spy: pip install py-spy); writes
 bench/results/overhead_profile.{json,md}.
@@ -110,6 +111,7 @@ def run() -> dict[str, Any]:
                 "--pid",
                 pid,
                 "--nonblocking",
+                "--gil",  # only the thread holding the interpreter lock: where the endpoint's Python CPU goes
                 "--rate",
                 "200",
                 "--format",
@@ -141,7 +143,7 @@ def run() -> dict[str, Any]:
     }
     table = [{"where": key, "value": value} for key, value in cpu.items()]
     table += [
-        {"where": f"endpoint samples: {name}", "value": f"{round(100 * count / total, 1)} %"}
+        {"where": f"endpoint interpreter-lock samples: {name}", "value": f"{round(100 * count / total, 1)} %"}
         for name, count in sorted(busy.items(), key=lambda kv: -kv[1])
     ]
     write_result(

@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from burst_client.cost import load_definition
 from burst_client.deploy import sls
 from burst_client.endpoint_process import free_port
 
@@ -172,3 +173,9 @@ def create_function(
         FunctionName=name, Runtime="python3.12", Role=role, Handler=handler, Code={"ZipFile": code}, **config
     )
     return str(created["FunctionArn"])
+
+
+def lifecycle_child_states(*names: str) -> dict[str, Any]:
+    """Copies of the named states of the job lifecycle's per-batch child workflow, from step-functions.yml."""
+    states = load_definition()["States"]["MapJobs"]["ItemProcessor"]["States"]
+    return {name: json.loads(json.dumps(states[name])) for name in names}

@@ -16,7 +16,14 @@ from typing import Any
 
 import pytest
 
-from tests.local.support import FIXTURE_SERVICE, Endpoint, create_function, make_zip, start_endpoint
+from tests.local.support import (
+    FIXTURE_SERVICE,
+    Endpoint,
+    create_function,
+    lifecycle_child_states,
+    make_zip,
+    start_endpoint,
+)
 
 BUCKET = "burst-local-sfn-tests"
 ROLE = "arn:aws:iam::123456789012:role/burst-local-sfn"
@@ -27,24 +34,8 @@ def lifecycle_definition() -> dict[str, Any]:
     child = {
         "StartAt": "StampStart",
         "States": {
-            "StampStart": {
-                "Type": "Pass",
-                "Parameters": {"startedAt.$": "$$.State.EnteredTime"},
-                "ResultPath": "$.timing",
-                "Next": "BeforeDeadline",
-            },
-            "BeforeDeadline": {
-                "Type": "Choice",
-                "Choices": [
-                    {
-                        "Variable": "$.timing.startedAt",
-                        "TimestampGreaterThanEqualsPath": "$.deadline",
-                        "Next": "PastDeadline",
-                    }
-                ],
-                "Default": "ExecuteBatch",
-            },
-            "PastDeadline": {"Type": "Succeed"},
+            # the deadline guard and the retry loop as the service defines them
+            **lifecycle_child_states("StampStart", "BeforeDeadline", "PastDeadline", "PlanRetry", "Jitter", "Backoff"),
             "ExecuteBatch": {
                 "Type": "Task",
                 "Resource": "arn:aws:states:::lambda:invoke",
@@ -70,28 +61,11 @@ def lifecycle_definition() -> dict[str, Any]:
                 ],
                 "End": True,
             },
-            "PlanRetry": {
-                "Type": "Pass",
-                "Parameters": {
-                    "attempt.$": "States.MathAdd($.retry.attempt, 1)",
-                    "cap.$": "States.ArrayGetItem($.retry.backoffCaps, $.retry.attempt)",
-                    "backoffCaps.$": "$.retry.backoffCaps",
-                },
-                "ResultPath": "$.retry",
-                "Next": "RetryOrGiveUp",
-            },
             "RetryOrGiveUp": {
                 "Type": "Choice",
                 "Choices": [{"Variable": "$.retry.attempt", "NumericGreaterThanEquals": 3, "Next": "GiveUp"}],
                 "Default": "Jitter",
             },
-            "Jitter": {
-                "Type": "Pass",
-                "Parameters": {"seconds.$": "States.MathRandom(1, $.retry.cap)"},
-                "ResultPath": "$.backoff",
-                "Next": "Backoff",
-            },
-            "Backoff": {"Type": "Wait", "SecondsPath": "$.backoff.seconds", "Next": "StampStart"},
             "GiveUp": {"Type": "Pass", "End": True},
         },
     }

@@ -24,6 +24,7 @@ from moto.stepfunctions.parser import utils as parser_utils
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 
 from burst_client.local import workarounds
+from tests.local.support import lifecycle_child_states
 
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/burst-local-tests"
@@ -479,24 +480,13 @@ def test_response_method_names_are_listed_once(monkeypatch: pytest.MonkeyPatch) 
 
 
 # -- 12, 13 ---------------------------------------------------------------------------------------------------
+# the service's deadline guard; past the deadline it goes to PastDeadline, else to ExecuteBatch
 DEADLINE_CHECK = {
-    "StartAt": "Stamp",
+    "StartAt": "StampStart",
     "States": {
-        "Stamp": {
-            "Type": "Pass",
-            "Parameters": {"startedAt.$": "$$.State.EnteredTime"},
-            "ResultPath": "$.timing",
-            "Next": "BeforeDeadline",
-        },
-        "BeforeDeadline": {
-            "Type": "Choice",
-            "Choices": [
-                {"Variable": "$.timing.startedAt", "TimestampGreaterThanEqualsPath": "$.deadline", "Next": "Late"}
-            ],
-            "Default": "InTime",
-        },
-        "Late": {"Type": "Pass", "Result": "late", "ResultPath": "$.verdict", "End": True},
-        "InTime": {"Type": "Pass", "Result": "in time", "ResultPath": "$.verdict", "End": True},
+        **lifecycle_child_states("StampStart", "BeforeDeadline"),
+        "PastDeadline": {"Type": "Pass", "Result": "late", "ResultPath": "$.verdict", "End": True},
+        "ExecuteBatch": {"Type": "Pass", "Result": "in time", "ResultPath": "$.verdict", "End": True},
     },
 }
 

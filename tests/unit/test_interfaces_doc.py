@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import yaml
 
+from burst_client.cost import load_definition
 from burst_core.exceptions import BurstError
 from burst_core.job import parse_job_request
 from burst_core.monitor import summarize
@@ -24,16 +24,8 @@ EXAMPLES: dict[str, Any] = {
 }
 
 
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-_Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
 def lifecycle_states() -> dict[str, Any]:
-    definition = yaml.load((ROOT / "step-functions.yml").read_text(), Loader=_Loader)
-    states = dict(definition["stateMachines"]["jobLifecycle"]["definition"]["States"])
+    states = dict(load_definition()["States"])
     states.update(states["MapJobs"]["ItemProcessor"]["States"])
     return states
 

@@ -87,17 +87,14 @@ def run() -> dict[str, Any]:
         raise SystemExit("py-spy is not installed: pip install py-spy")
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
     work = Path(tempfile.mkdtemp())
-    with EndpointProcess(free_port(), work / "endpoint.log") as url:
+    endpoint = EndpointProcess(free_port(), work / "endpoint.log")
+    with endpoint as url:
         deploy(PROJECT_ROOT, STAGE, ORG, endpoint_url=url, env={"MAX_PARALLELISM": str(BATCHES)})
         deploy(SERVICE, STAGE, ORG, endpoint_url=url)
         client = BurstClient(ORG, STAGE, clients=Clients(endpoint_url=url))
         run_job(client, "noop", {})
-        pid = subprocess.run(
-            ["pgrep", "-f", f"burst_client.local up --port {url.rsplit(':', 1)[1]}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()[0]
+        assert endpoint.process is not None
+        pid = str(endpoint.process.pid)
         # 1) CPU accounting: the endpoint process vs its Lambda worker processes, during one job
         before = (cpu_seconds(int(pid)), workers_cpu_seconds(int(pid)))
         accounted = run_job(client, "noop", {})

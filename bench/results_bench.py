@@ -21,6 +21,7 @@ from bench.common import write_result
 from burst_client.aws import Clients
 from burst_client.endpoint_process import EndpointProcess, free_port
 from burst_client.sdk import BurstClient, Job, Stack
+from burst_core.persistence import query_pages
 
 NUM_BATCHES = 10_000
 TABLE, BUCKET, JOB = "bench-tasks", "bench-results", "bench-job"
@@ -63,13 +64,9 @@ def _sequential(dynamodb: Any) -> int:
         "ExpressionAttributeValues": {":j": {"S": JOB}},
         "ConsistentRead": True,
     }
-    total = 0
-    while True:
-        page = dynamodb.query(**request)
-        total += sum(len(json.loads(item["results"]["S"])) for item in page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return total
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return sum(
+        len(json.loads(item["results"]["S"])) for page in query_pages(dynamodb, request) for item in page["Items"]
+    )
 
 
 def run() -> dict[str, Any]:

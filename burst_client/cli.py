@@ -21,6 +21,8 @@ from burst_client.aws import Clients
 from burst_client.errors import ClientError, DispatchRejected, JobWaitTimeout
 from burst_client.local import add_local_subcommands
 from burst_client.sdk import CANCELLED, FAILED, SUCCEEDED, TIMED_OUT, BurstClient, Job, JobStatus
+from burst_core.config import DEFAULT_MAX_PARALLELISM
+from burst_core.job import DEFAULT_BATCH_SIZE
 
 # Exit codes
 EXIT_OK = 0
@@ -139,10 +141,17 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("job_id", metavar="JOB_ID", nargs="?", help="a job that ran (omit with --estimate)")
     cost.add_argument("--estimate", action="store_true", help="estimate a job before it runs")
     cost.add_argument("--items", type=_int, help="items in the job (with --estimate)")
-    cost.add_argument("--batch-size", type=_int, default=50, help="items per batch (default 50)")
+    cost.add_argument(
+        "--batch-size", type=_int, default=DEFAULT_BATCH_SIZE, help=f"items per batch (default {DEFAULT_BATCH_SIZE})"
+    )
     cost.add_argument("--worker-ms", type=float, help="average worker duration per batch in ms (with --estimate)")
     cost.add_argument("--worker-mb", type=_int, default=1024, help="worker memory in MB (default 1024)")
-    cost.add_argument("--max-parallelism", type=_int, default=5000, help="batches per round (default 5000)")
+    cost.add_argument(
+        "--max-parallelism",
+        type=_int,
+        default=DEFAULT_MAX_PARALLELISM,
+        help=f"batches per round (default {DEFAULT_MAX_PARALLELISM})",
+    )
 
     local = sub.add_parser("local", help="the local AWS endpoint", description="The local AWS endpoint.")
     add_local_subcommands(local.add_subparsers(dest="local_command", required=True, metavar="COMMAND"))

@@ -47,6 +47,7 @@ from burst_client.timeline import (
     parse_time,
     state_runs,
 )
+from burst_core import config
 from burst_core.partition import plan_partition
 from burst_core.persistence import MAX_INLINE_RESULTS_BYTES
 
@@ -79,8 +80,8 @@ DEFAULT_COMBINER_MS = 5000.0
 DEFAULT_COMBINER_MB = 1024
 DEFAULT_RESULT_BYTES = 1000
 # serverless.yml's defaults of MAX_PARALLELISM and MAX_BATCHED_JOBS_ITERATIONS
-DEFAULT_MAX_PARALLELISM = 5000
-DEFAULT_MAX_ROUNDS = 2
+DEFAULT_MAX_PARALLELISM = config.DEFAULT_MAX_PARALLELISM
+DEFAULT_MAX_ROUNDS = config.DEFAULT_MAX_BATCHED_JOBS_ITERATIONS
 # the distributed Map's ResultWriter: manifest.json and one results file per round
 RESULT_WRITER_PUTS_PER_ROUND = 2
 WRITE_UNIT_BYTES = 1024
@@ -706,8 +707,7 @@ def actual(
     events = execution_history(sfn, job.execution_arn)
     runs, info = state_runs(events)
     state = info.input or job.input
-    with translated_errors():
-        rows = job_rows(clients("dynamodb"), stack.tasks_table, job.job_id)
+    rows = job_rows(clients("dynamodb"), stack.tasks_table, job.job_id)
     if isinstance(state.get("redrive"), int) and state["redrive"] > 0 and info.started is not None:
         cutoff = info.started.timestamp() - 1.0
         rows = [r for r in rows if (t := _row_times(r)) is None or t[0] >= cutoff]

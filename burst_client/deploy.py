@@ -69,7 +69,3 @@ def deploy(
     service_dir: Path, stage: str, org: str, *, endpoint_url: str | None = None, env: Mapping[str, str] | None = None
 ) -> str:
     return sls(["deploy", "--stage", stage, "--org", org], service_dir, endpoint_url=endpoint_url, env=env)
-
-
-def remove(service_dir: Path, stage: str, org: str, *, endpoint_url: str | None = None) -> str:
-    return sls(["remove", "--stage", stage, "--org", org], service_dir, endpoint_url=endpoint_url)

@@ -44,6 +44,7 @@ from botocore.exceptions import ClientError as BotoClientError
 
 from burst_client.aws import translated_errors
 from burst_client.errors import ClientError, JobNotFound
+from burst_core.results import query_rows
 
 if TYPE_CHECKING:
     from burst_client.sdk import Job
@@ -155,20 +156,8 @@ def execution_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
 
 def job_rows(dynamodb: Any, table: str, job_id: str) -> list[dict[str, Any]]:
     """Every row of a job in the tasks table (all pages of a consistent Query), as DynamoDB items."""
-    request: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "jobId = :j",
-        "ExpressionAttributeValues": {":j": {"S": job_id}},
-        "ConsistentRead": True,
-    }
-    rows: list[dict[str, Any]] = []
     with translated_errors():
-        while True:
-            page = dynamodb.query(**request)
-            rows.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return rows
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return list(query_rows(dynamodb, table, job_id))
 
 
 @dataclass

@@ -102,7 +102,9 @@ class TasksTable:
         if uri is not None:
             item["resultsS3Uri"] = {"S": uri}
         else:
-            item["results"] = {"S": (body or b"null").decode("utf-8")}
+            if body is None:
+                raise ValueError("put_results needs the results body or the uri of results stored in S3")
+            item["results"] = {"S": body.decode("utf-8")}
         self._put(item)
         return {"status": STATUS_SUCCEEDED, "nresults": nresults, "spilled": uri is not None}
 

@@ -23,9 +23,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from burst_core.config import RESULTS_PREFIX
 from burst_core.exceptions import InvalidWorkerOutput
-from burst_core.persistence import JSON_MIME_TYPE
+from burst_core.persistence import JSON_MIME_TYPE, results_key
 
 # Step Functions' state payload limit is 256 KiB; keep room for the rest of the batch's state.
 DEFAULT_INLINE_LIMIT_BYTES = 200 * 1024
@@ -56,7 +55,7 @@ def shape_results(
             f"batch {event.get('batchId')}: results of {len(body)} bytes exceed "
             f"{inline_limit_bytes} and the event names no resultsBucket to store them"
         )
-    key = f"{RESULTS_PREFIX}{event['jobId']}/{event['batchId']}.json"
+    key = results_key(str(event["jobId"]), int(event["batchId"]))
     (s3 or _s3_client()).put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType=JSON_MIME_TYPE)
     return {"resultsS3Uri": f"s3://{bucket}/{key}", "nresults": nresults}
 

@@ -8,17 +8,15 @@ from burst_core.dispatch import Dispatcher
 runtime.init()
 
 
-def _dispatcher() -> Dispatcher:
+def _dispatcher(**clients: Any) -> Dispatcher:
     return Dispatcher(
-        runtime.settings(),
-        s3=runtime.client("s3"),
-        stepfunctions=runtime.client("stepfunctions"),
-        dynamodb=runtime.client("dynamodb"),
+        runtime.settings(), s3=runtime.client("s3"), stepfunctions=runtime.client("stepfunctions"), **clients
     )
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    return _dispatcher().dispatch(event)
+    # DynamoDB only for redrives (which read the job's rows); dispatchNextBatches never needs it
+    return _dispatcher(dynamodb=runtime.client("dynamodb")).dispatch(event)
 
 
 def next_batches(event: Any, context: Any) -> dict[str, Any]:

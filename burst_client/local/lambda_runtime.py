@@ -324,7 +324,9 @@ class Worker:
                 try:
                     data = os.read(fd, _READ_SIZE)
                 except OSError as exc:  # the runtime is shutting down and closed the pipes
-                    raise WorkerExitError(f"Runtime exited with error: {exc.strerror}") from exc
+                    raise WorkerExitError(
+                        f"the local endpoint is shutting down (its pipe to the worker: {exc.strerror})"
+                    ) from exc
                 if fd == self._log_fd:
                     if data:
                         self._feed_log(data, on_line)
@@ -653,6 +655,7 @@ class LambdaRuntime:
     ) -> tuple[Worker | None, float | None, dict[str, Any] | None]:
         """A warm worker for spec, or a new one (cold start: returns its init duration and init error)."""
         victims: list[Worker] = []
+        rechecks = False  # whether this call holds its queue's CPU-recheck role
         try:
             with self._cond:
                 if self._closed:
@@ -676,16 +679,10 @@ class LambdaRuntime:
                         # woken by a checkin or a finished cold start of spec; one waiter of the queue
                         # also looks again every QUEUE_RECHECK_SECONDS whether the CPUs have room now
                         # (the others only every MAX_QUEUE_RECHECK_SECONDS, so long queues do not spin)
-                        queue = self._queue(spec)
-                        rechecks = spec not in self._rechecking
-                        if rechecks:
+                        if not rechecks and spec not in self._rechecking:
+                            rechecks = True  # held until this call leaves the queue, see the finally
                             self._rechecking.add(spec)
-                        try:
-                            queue.wait(QUEUE_RECHECK_SECONDS if rechecks else MAX_QUEUE_RECHECK_SECONDS)
-                        finally:
-                            if rechecks:  # hand the role on: another waiter takes it when it waits again
-                                self._rechecking.discard(spec)
-                                queue.notify()
+                        self._queue(spec).wait(QUEUE_RECHECK_SECONDS if rechecks else MAX_QUEUE_RECHECK_SECONDS)
                     elif self._processes < self.max_processes:
                         self._processes += 1
                         self._counts[spec] = self._counts.get(spec, 0) + 1
@@ -699,6 +696,10 @@ class LambdaRuntime:
                     if self._closed:
                         raise LocalLambdaError("the local Lambda runtime is shutting down")
         finally:
+            if rechecks:  # hand the role on to another waiter of the queue
+                with self._cond:
+                    self._rechecking.discard(spec)
+                    self._queue(spec).notify()
             for worker in victims:
                 worker.kill()
         try:

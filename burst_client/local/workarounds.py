@@ -80,6 +80,8 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.utils import cfn_to_api_tags
 from werkzeug.test import run_wsgi_app
 
+from burst_core.job import iso_timestamp
+
 LOG = logging.getLogger(__name__)
 
 Undo = Callable[[], None]
@@ -616,11 +618,6 @@ def _apply_rfc3339_timestamp_comparisons() -> Undo:
 # -- 13 ---------------------------------------------------------------------------------------------------
 # GAP: $$.State.EnteredTime is datetime.isoformat(): "2026-11-24T23:27:39.865001+00:00"; AWS writes
 # "2026-11-24T23:27:39.865Z" (milliseconds, Z), which is what code reading the value expects.
-def aws_timestamp(moment: datetime.datetime) -> str:
-    utc = moment.astimezone(datetime.UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
 def _apply_entered_time_format() -> Undo:
     original = state_module.__dict__["StateData"]
 
@@ -628,7 +625,7 @@ def _apply_entered_time_format() -> Undo:
         entered = fields.get("EnteredTime")
         if isinstance(entered, str):
             with contextlib.suppress(ValueError):
-                fields["EnteredTime"] = aws_timestamp(datetime.datetime.fromisoformat(entered))
+                fields["EnteredTime"] = iso_timestamp(datetime.datetime.fromisoformat(entered))
         return original(**fields)
 
     return _patch(state_module, "StateData", state_data)

@@ -15,6 +15,7 @@ from burst_client.aws import Clients
 from burst_client.deploy import PROJECT_ROOT, deploy
 from burst_client.endpoint_process import EndpointProcess, free_port
 from burst_client.sdk import BurstClient, Job
+from burst_client.timeline import job_rows
 
 ORG, STAGE = "janelia", "e2e"
 TESTBED = Path(__file__).resolve().parent / "testbed"
@@ -64,13 +65,7 @@ class LocalStack:
         return found
 
     def rows(self, job: Job) -> list[dict[str, Any]]:
-        out = self.clients("dynamodb").query(
-            TableName=self.client.stack.tasks_table,
-            KeyConditionExpression="jobId = :j",
-            ExpressionAttributeValues={":j": {"S": job.job_id}},
-            ConsistentRead=True,
-        )
-        return list(out["Items"])
+        return job_rows(self.clients("dynamodb"), self.client.stack.tasks_table, job.job_id)
 
 
 @pytest.fixture(scope="session")

@@ -123,7 +123,8 @@ def test_deployed_definition_walks_like_step_functions_yml(local: LocalStack):
 
 
 def test_concurrency_warning_on_the_local_endpoint(local: LocalStack):
-    # moto 5.2.5 has no lambda:GetAccountSettings (HTTP 404): the check logs and gives no warning
+    # the endpoint answers lambda:GetAccountSettings with its own concurrency limit (moto alone: 404)
     assert concurrency_warning(local.clients("lambda"), 1) is None
     warning = concurrency_warning(local.clients("lambda"), 10**6)
-    assert warning is None or "exceeds the account's unreserved Lambda concurrency" in warning
+    assert warning is not None
+    assert "maxParallelism 1000000 exceeds the account's unreserved Lambda concurrency" in warning

@@ -1,9 +1,11 @@
 import json
+from datetime import timedelta
 
 import pytest
 from botocore.exceptions import ClientError
 
 from burst_core.exceptions import ConfigurationError, InvalidEvent, InvalidJobInput, JobStartFailed
+from burst_core.job import parse_timestamp
 from handlers import dispatch as dispatch_handler
 from handlers import persist as persist_handler
 from tests.unit.test_interfaces_doc import EXAMPLES as DOC_EXAMPLES
@@ -129,7 +131,10 @@ def test_redrive_runs_only_failed_and_missing_batches(stack, lambda_context):
         "nextBatchId": 10,
         "inputJobsFile": f"jobs/{job['jobId']}/redrive-1.json",
     }
-    assert state["deadline"] > job["deadline"] or state["startTime"] >= job["startTime"]
+    # the redrive gets a fresh deadline: its own start plus the job's timeout
+    started = parse_timestamp(state["startTime"])
+    assert started >= parse_timestamp(job["startTime"])
+    assert parse_timestamp(state["deadline"]) - started == timedelta(seconds=state["jobsTimeoutSecs"])
     body = stack.s3.get_object(Bucket=BUCKET, Key=state["round"]["inputJobsFile"])["Body"].read()
     assert json.loads(body) == [
         {"batchId": 3, "startIndex": 300, "endIndex": 400},

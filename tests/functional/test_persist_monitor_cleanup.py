@@ -217,3 +217,10 @@ def test_cleanup_deletes_the_batch_file(stack, lambda_context):
 def test_cleanup_only_touches_job_files(stack, lambda_context):
     with pytest.raises(InvalidEvent, match="key under jobs/"):
         cleanup_handler.handler({"bucket": BUCKET, "key": "results/j/0.json"}, lambda_context)
+
+
+def test_empty_text_results_stay_empty(stack, lambda_context):
+    persist("job-e", 0, {"results": "", "resultsMimeType": "text/plain", "nresults": 0}, lambda_context)
+    (row,) = stack.rows("job-e")
+    assert attr(row, "results") == ""
+    assert attr(row, "resultsMimeType") == "text/plain"

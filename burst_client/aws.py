@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -52,7 +53,9 @@ def translated_errors() -> Iterator[None]:
     except NoRegionError:
         raise CredentialsMissing("no AWS region set: pass --region or set AWS_DEFAULT_REGION") from None
     except EndpointConnectionError as exc:
-        raise EndpointUnreachable(
-            f"cannot reach {exc.kwargs.get('endpoint_url', 'the AWS endpoint')}: is the endpoint running "
-            "(burst local up) and AWS_ENDPOINT_URL right?"
-        ) from None
+        url = str(exc.kwargs.get("endpoint_url", "the AWS endpoint"))
+        if "://127.0.0.1" in url or "://localhost" in url or os.environ.get("AWS_ENDPOINT_URL"):
+            hint = "is the local endpoint running (burst local up) and AWS_ENDPOINT_URL right?"
+        else:
+            hint = "check the network and the region (--region or AWS_DEFAULT_REGION)"
+        raise EndpointUnreachable(f"cannot reach {url}: {hint}") from None

@@ -7,6 +7,7 @@ points everything at the local endpoint (`burst local up`).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -135,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     timeline.add_argument("job_id", metavar="JOB_ID")
     timeline.add_argument("--html", type=Path, help="self-contained HTML file (default timeline-<jobId>.html)")
-    timeline.add_argument("--png", type=Path, help="PNG image (default timeline-<jobId>.png)")
+    timeline.add_argument(
+        "--png", type=Path, help="PNG image (default timeline-<jobId>.png, drawn when matplotlib is installed)"
+    )
 
     cost = command("cost", "a job's cost after it ran, or an estimate before (--estimate)", cmd_cost)
     cost.add_argument("job_id", metavar="JOB_ID", nargs="?", help="a job that ran (omit with --estimate)")
@@ -295,8 +298,13 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     job = _client(args).job(args.job_id)
     built = timeline.build_timeline(job)
     html = timeline.render_html(built, args.html or Path(f"timeline-{job.job_id}.html"))
-    png = timeline.render_png(built, args.png or Path(f"timeline-{job.job_id}.png"))
-    _print(args, {"html": str(html), "png": str(png), **built.as_dict()}, f"timeline written to {html} and {png}")
+    png: Path | None = None
+    if args.png is not None or importlib.util.find_spec("matplotlib") is not None:
+        png = timeline.render_png(built, args.png or Path(f"timeline-{job.job_id}.png"))
+        text = f"timeline written to {html} and {png}"
+    else:  # the HTML needs nothing more; the PNG only when asked for, or when matplotlib is there anyway
+        text = f"timeline written to {html} (for a PNG too: pip install 'burst-compute[plot]')"
+    _print(args, {"html": str(html), "png": str(png) if png else None, **built.as_dict()}, text)
     return EXIT_OK
 
 

@@ -20,6 +20,7 @@ import sys
 import threading
 import types
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -34,9 +35,17 @@ from moto.cloudformation.models import CloudFormationBackend
 from moto.core import responses as moto_responses
 from moto.core.botocore_stubber import MockRawResponse
 from moto.stepfunctions import responses
+from moto.stepfunctions.exceptions import ResourceNotFound
 from moto.stepfunctions.models import StateMachine
 from moto.stepfunctions.parser import utils as parser_utils
-from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
+from moto.stepfunctions.parser.api import (
+    HistoryEventType,
+    LambdaFunctionFailedEventDetails,
+    MapRunFailedEventDetails,
+    MapRunStatus,
+    TaskFailedEventDetails,
+)
+from moto.stepfunctions.parser.asl.component.common.catch.catch_outcome import CatchOutcome
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
     FailureEventException,
@@ -45,7 +54,9 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
     StatesErrorNameType,
 )
+from moto.stepfunctions.parser.asl.component.common.parargs import Parargs
 from moto.stepfunctions.parser.asl.component.common.path import result_path
+from moto.stepfunctions.parser.asl.component.common.retry.retry_outcome import RetryOutcome
 from moto.stepfunctions.parser.asl.component.program.program import Program
 from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations.is_operator import (
@@ -60,8 +71,14 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.dist
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
     distributed_item_processor_worker,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iteration_component import (
+    IterationComponent,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iterator import (
     distributed_iterator_worker,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval.resource_eval_s3 import (
+    ResourceEvalS3,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.result_writer_decl import (
     ResultWriter,
@@ -71,11 +88,18 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.tolerated_fail
     ToleratedFailureCountDecl,
     ToleratedFailurePercentageDecl,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+    StateTaskService,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
 from moto.stepfunctions.parser.asl.component.state.state_props import StateProps
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramError, ProgramStopped, ProgramTimedOut
+from moto.stepfunctions.parser.asl.eval.states import ExecutionData, ItemData, MapData
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.utils import cfn_to_api_tags
 from werkzeug.test import run_wsgi_app
@@ -110,6 +134,18 @@ def _patch(owner: Any, attribute: str, replacement: Any) -> Undo:
 
     def undo() -> None:
         setattr(owner, attribute, original)
+
+    return undo
+
+
+def _patch_inherited(owner: Any, attribute: str, replacement: Any) -> Undo:
+    """As _patch, for an attribute ``owner`` may only inherit (then undo deletes it again)."""
+    if attribute in owner.__dict__:
+        return _patch(owner, attribute, replacement)
+    setattr(owner, attribute, replacement)
+
+    def undo() -> None:
+        delattr(owner, attribute)
 
     return undo
 
@@ -634,10 +670,18 @@ def _apply_entered_time_format() -> Undo:
 # -- 14 ---------------------------------------------------------------------------------------------------
 # GAP: a distributed Map ignores its failure tolerance (moto logs "ToleratedFailurePercentage declarations
 # currently have no effect"): failed child executions are counted, but the Map run and the Map state
-# succeed whatever their number. On AWS the Map run fails with States.ExceedToleratedFailureThreshold when
-# more children fail than ToleratedFailureCount/ToleratedFailurePercentage allow (any failure when neither
-# is set; either threshold when both are). Check the counts when the children are done.
+# succeed whatever their number, and every item runs. On AWS the Map run fails with
+# States.ExceedToleratedFailureThreshold once the failed and timed-out children exceed ToleratedFailureCount,
+# or their share of *all* the run's items exceeds ToleratedFailurePercentage (either threshold when both are
+# set; any failure when neither is, the default being 0), or the ...Path variants' values
+# (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html#maprun-fail-threshold).
+# It fails fast: no child starts after that, running Standard children are stopped (ABORTED), Express ones,
+# which cannot be stopped, run to their end, and items never started stay PENDING
+# (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-examine-map-run.html); the Map state fails
+# once the run has stopped. With map-run-counters (17) the thresholds are checked after every child (see
+# _MapRun.finish); without it only when all children are done.
 _TOLERANCE_DECLARED = "_burst_local_tolerance_declared"
+THRESHOLD_EXCEEDED_CAUSE = "The specified tolerated failure threshold was exceeded"
 
 
 def exceeds_tolerance(failed: int, total: int, count: int | None, percentage: float | None) -> bool:
@@ -651,13 +695,29 @@ def exceeds_tolerance(failed: int, total: int, count: int | None, percentage: fl
     return over_count or over_percentage
 
 
+def _threshold_exceeded(env: Environment) -> FailureEventException:
+    error = StatesErrorName(typ=StatesErrorNameType.StatesExceedToleratedFailureThreshold)
+    return FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=error,
+            event_type=HistoryEventType.MapRunFailed,
+            event_details=EventDetails(  # type: ignore[typeddict-item]  # moto's total TypedDict
+                mapRunFailedEventDetails=MapRunFailedEventDetails(
+                    error=error.error_name, cause=THRESHOLD_EXCEEDED_CAUSE
+                )
+            ),
+        )
+    )
+
+
 def _apply_map_failure_tolerance() -> Undo:
     original_props = StateMap.__dict__["from_state_props"]
     original_run = DistributedIterationComponent.__dict__["_map_run"]
 
     def from_state_props(self: StateMap, state_props: StateProps) -> None:
         original_props(self, state_props)
-        declared = (
+        declared = (  # the ...Path variants are registered under the same types (StateProps.add)
             state_props.get(ToleratedFailureCountDecl) is not None,
             state_props.get(ToleratedFailurePercentageDecl) is not None,
         )
@@ -666,29 +726,18 @@ def _apply_map_failure_tolerance() -> Undo:
     def map_run(
         self: DistributedIterationComponent, env: Environment, eval_input: DistributedIterationComponentEvalInput
     ) -> None:
+        count_declared, percentage_declared = self.__dict__.get(_TOLERANCE_DECLARED, (False, False))
+        count = int(eval_input.tolerated_failure_count) if count_declared else None
+        percentage = float(eval_input.tolerated_failure_percentage) if percentage_declared else None
+        run = _MapRun.of(env, eval_input.map_run_record)
+        run.tolerance = (count, percentage)
         original_run(self, env, eval_input)
         if not env.is_running():  # the execution is being stopped: its children were aborted, not failed
             return
         items = eval_input.map_run_record.item_counter
         failed = items.failed.get() + items.timed_out.get()
-        count_declared, percentage_declared = self.__dict__.get(_TOLERANCE_DECLARED, (False, False))
-        count = int(eval_input.tolerated_failure_count) if count_declared else None
-        percentage = float(eval_input.tolerated_failure_percentage) if percentage_declared else None
-        if exceeds_tolerance(failed, items.total.get(), count, percentage):
-            error = StatesErrorName(typ=StatesErrorNameType.StatesExceedToleratedFailureThreshold)
-            raise FailureEventException(
-                failure_event=FailureEvent(
-                    env=env,
-                    error_name=error,
-                    event_type=HistoryEventType.MapRunFailed,
-                    event_details=EventDetails(  # type: ignore[typeddict-item]  # moto's total TypedDict
-                        mapRunFailedEventDetails=MapRunFailedEventDetails(
-                            error=error.error_name,
-                            cause="The specified tolerated failure threshold was exceeded",
-                        )
-                    ),
-                )
-            )
+        if run.failing or exceeds_tolerance(failed, items.total.get(), count, percentage):
+            raise _threshold_exceeded(env)
 
     undos = [
         _patch(StateMap, "from_state_props", from_state_props),
@@ -720,6 +769,620 @@ def lambda_account_settings(account_id: str, region: str, concurrency: int) -> d
             "FunctionCount": len(functions),
         },
     }
+
+
+# -- 16 ---------------------------------------------------------------------------------------------------
+# GAP: the 256 KiB payload quota ("256 KiB of data as a UTF-8 encoded string", for task results, state output
+# and the input data of a state, https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html)
+# fails a state with States.DataLimitExceeded when a connector's output (a lambda:invoke's whole output,
+# Payload included), a state's output, or a state's input after Parameters exceeds it; it is "a terminal error
+# which cannot be caught by the States.ALL error type"
+# (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html): no Retry retries it and
+# no Catch catches it, so the execution fails (a distributed Map child: only that child, which the Map run
+# counts as failed). moto checks Task results and state outputs, but: a Retry retries and a Catch (States.ALL,
+# or the error's name) catches the Task result's error; the input after Parameters is not checked (a 300 KB
+# Lambda payload is sent); exactly 262,144 bytes already fail; the size is of json.dumps with ", " and ": "
+# separators and \u escapes, not of the UTF-8 JSON; and the cause names the resource type ("The state/task
+# 'lambda' returned ..."), where AWS names the state ("The state/task 'PostCoeffgen' returned a result with a
+# size exceeding the maximum number of bytes service limit.", as AWS reported it for a Task of that name).
+# AWS's cause for an oversized input after Parameters is not documented; ours says "has an input".
+MAX_PAYLOAD_BYTES = 262_144
+DATA_LIMIT_EXCEEDED = StatesErrorNameType.StatesStatesDataLimitExceeded.to_name()
+
+
+def payload_size(value: Any) -> int:
+    """Bytes of ``value`` as Step Functions measures it: its JSON, UTF-8 encoded."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    if len(text) * 4 <= MAX_PAYLOAD_BYTES:  # within the quota whatever the characters: skip encoding
+        return len(text)
+    return len(text.encode("utf-8"))
+
+
+def _data_limit_exceeded(
+    env: Environment, state_name: str, what: str, event_type: HistoryEventType = HistoryEventType.TaskFailed
+) -> FailureEventException:
+    cause = f"The state/task '{state_name}' {what} with a size exceeding the maximum number of bytes service limit."
+    error_name = StatesErrorName(typ=StatesErrorNameType.StatesStatesDataLimitExceeded)
+    if event_type == HistoryEventType.LambdaFunctionFailed:
+        details = EventDetails(  # type: ignore[typeddict-item]  # moto's total TypedDict
+            lambdaFunctionFailedEventDetails=LambdaFunctionFailedEventDetails(error=DATA_LIMIT_EXCEEDED, cause=cause)
+        )
+    else:
+        details = EventDetails(  # type: ignore[typeddict-item]
+            taskFailedEventDetails=TaskFailedEventDetails(error=DATA_LIMIT_EXCEEDED, cause=cause)
+        )
+    return FailureEventException(
+        failure_event=FailureEvent(env=env, error_name=error_name, event_type=event_type, event_details=details)
+    )
+
+
+def _is_data_limit_exceeded(failure_event: FailureEvent) -> bool:
+    return getattr(failure_event.error_name, "error_name", None) == DATA_LIMIT_EXCEEDED
+
+
+def _apply_state_data_limit() -> Undo:
+    original_parargs = Parargs.__dict__["_eval_body"]
+    original_retry = ExecutionState.__dict__["_handle_retry"]
+    original_catch = ExecutionState.__dict__["_handle_catch"]
+
+    def verify_state_output(self: Any, env: Environment, value: Any) -> None:
+        if payload_size(value) > MAX_PAYLOAD_BYTES:
+            raise _data_limit_exceeded(env, self.name, "returned a result")
+
+    def verify_lambda_result(self: Any, env: Environment, value: Any) -> None:
+        if payload_size(value) > MAX_PAYLOAD_BYTES:
+            raise _data_limit_exceeded(env, self.name, "returned a result", HistoryEventType.LambdaFunctionFailed)
+
+    def parargs_eval_body(self: Parargs, env: Environment) -> None:
+        original_parargs(self, env)
+        if env.stack and payload_size(env.stack[-1]) > MAX_PAYLOAD_BYTES:
+            raise _data_limit_exceeded(env, str(env.next_state_name), "has an input")
+
+    def handle_retry(self: ExecutionState, env: Environment, failure_event: FailureEvent) -> RetryOutcome:
+        if _is_data_limit_exceeded(failure_event):
+            return RetryOutcome.CannotRetry
+        result: RetryOutcome = original_retry(self, env, failure_event)
+        return result
+
+    def handle_catch(self: ExecutionState, env: Environment, failure_event: FailureEvent) -> None:
+        if _is_data_limit_exceeded(failure_event):
+            env.stack.append(CatchOutcome.NotCaught)
+            return
+        original_catch(self, env, failure_event)
+
+    undos = [
+        _patch(state_module.CommonStateField, "_verify_size_quota", verify_state_output),
+        _patch(StateTaskService, "_verify_size_quota", verify_state_output),
+        _patch(StateTaskLambda, "_verify_size_quota", verify_lambda_result),
+        _patch(Parargs, "_eval_body", parargs_eval_body),
+        _patch(ExecutionState, "_handle_retry", handle_retry),
+        _patch(ExecutionState, "_handle_catch", handle_catch),
+    ]
+    return _undo_all(undos)
+
+
+# -- 17 ---------------------------------------------------------------------------------------------------
+# GAP: DescribeMapRun's counts are wrong: `total` counts the children started so far (AWS: the run's items,
+# which are known once the ItemReader has read them), `pending` is always 0 (AWS: "items to process in child
+# workflow executions that haven't started running yet"), executionCounts.running is decremented only for
+# children that succeed (it never returns to 0 once one fails), and a parent stopped by StopExecution leaves
+# its Map run SUCCEEDED (AWS: ABORTED, its running children counted as aborted, "stopped by the user or by Step
+# Functions, because the Map Run failed", its items never started left pending)
+# (https://docs.aws.amazon.com/step-functions/latest/apireference/API_MapRunItemCounts.html,
+# https://docs.aws.amazon.com/step-functions/latest/dg/concepts-examine-map-run.html). Count every child
+# ourselves, and keep each child's record (name, ARN, input, output, error, cause, dates) for ResultWriter (19)
+# and the failure threshold (14); a child that would start after the run failed or its parent stopped does not
+# start (its item stays pending).
+_MAP_RUN = "_burst_local_map_run"
+
+
+@dataclass(eq=False)
+class _Child:
+    """A child workflow execution of a distributed Map run."""
+
+    index: int
+    name: str
+    execution_arn: str
+    express: bool
+    frame: Environment
+    input: Any
+    start: datetime.datetime
+    status: str = "RUNNING"  # then SUCCEEDED, FAILED, TIMED_OUT or ABORTED
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+    stop: datetime.datetime | None = None
+
+
+class _MapRun:
+    """What a distributed Map run's record lacks: its items, its children, its failure threshold."""
+
+    def __init__(self, record: Any) -> None:
+        self.record = record
+        self.lock = threading.Lock()
+        self.items: list[Any] = []
+        self.children: dict[int, _Child] = {}
+        self.tolerance: tuple[int | None, float | None] | None = None  # set by map-failure-tolerance (14)
+        self.failing = False  # the failure threshold was exceeded: no child starts any more
+
+    @staticmethod
+    def of(env: Environment, record: Any) -> _MapRun:
+        """The run of ``record``, kept by the Map state's frame for as long as it runs (so the children's
+        inputs and outputs are not kept with the execution's records forever)."""
+        run: _MapRun | None = env.__dict__.get(_MAP_RUN)
+        if run is None or run.record is not record:
+            run = _MapRun(record)
+            env.__dict__[_MAP_RUN] = run
+            record.__dict__[_MAP_RUN] = weakref.ref(run)
+        return run
+
+    @staticmethod
+    def of_record(record: Any) -> _MapRun | None:
+        ref = record.__dict__.get(_MAP_RUN)
+        run: _MapRun | None = ref() if ref is not None else None
+        return run
+
+    def _counters(self) -> tuple[Any, Any]:
+        return self.record.item_counter, self.record.execution_counter
+
+    def start(self, items: list[Any]) -> None:
+        with self.lock:
+            self.items = list(items)
+            for counter in self._counters():
+                counter.total.count(len(items))
+                counter.pending.count(len(items))
+
+    def claim(self, job: Any, frame: Environment, map_env: Environment) -> _Child | None:
+        """Start the child of ``job``, unless the run is failing or the parent stopped (None: it stays pending)."""
+        with self.lock:
+            if self.failing or not map_env.is_running():
+                return None
+            name = str(uuid.uuid4())
+            execution_arn = self.record.map_state_machine_arn.replace(":stateMachine:", ":execution:", 1)
+            child = _Child(
+                index=job.job_index,
+                name=name,
+                execution_arn=f"{execution_arn}:{name}",
+                express=isinstance(job.job_program, _ExpressProgram),
+                frame=frame,
+                input=job.job_input,
+                start=datetime.datetime.now(datetime.UTC),
+            )
+            self.children[job.job_index] = child
+            for counter in self._counters():
+                counter.pending.offset(-1)
+                counter.running.count()
+        return child
+
+    def finish(
+        self, child: _Child, status: str, output: Any = None, error: str | None = None, cause: str | None = None
+    ) -> None:
+        """Record how ``child`` ended; stop the run if that exceeds its failure threshold."""
+        to_abort: list[_Child] = []
+        with self.lock:
+            child.status, child.output, child.error, child.cause = status, output, error, cause
+            child.stop = datetime.datetime.now(datetime.UTC)
+            for counter in self._counters():
+                counter.running.offset(-1)
+                if status == "SUCCEEDED":
+                    counter.succeeded.count()
+                    counter.results_written.count()
+                elif status == "FAILED":
+                    counter.failed.count()
+                elif status == "TIMED_OUT":
+                    counter.timed_out.count()
+                else:
+                    counter.aborted.count()
+            if status in ("FAILED", "TIMED_OUT") and self.tolerance is not None and not self.failing:
+                items = self.record.item_counter
+                failed = items.failed.get() + items.timed_out.get()
+                if exceeds_tolerance(failed, len(self.items), *self.tolerance):
+                    self.failing = True
+                    # Express children cannot be stopped: the run waits for them
+                    to_abort = [c for c in self.children.values() if c.status == "RUNNING" and not c.express]
+        for running in to_abort:
+            running.frame.set_stop(stop_date=datetime.datetime.now(datetime.UTC), cause=None, error=None)
+
+
+def _eval_child(self: Any, run: _MapRun, env: Environment, job: Any) -> None:
+    """DistributedItemProcessorWorker._eval_job: run one item's child workflow, count and record it."""
+    child = run.claim(job, env, self._env)
+    if child is None:
+        job.job_output = None
+        return
+    if child.express:  # a Standard parent's StopExecution does not stop its Express children either
+        self._env.delete_frame(env)
+    status, output, error, cause = "FAILED", None, None, None
+    try:
+        env.states.context_object.context_object_data["Map"] = MapData(
+            Item=ItemData(Index=job.job_index, Value=job.job_input)
+        )
+        env.states.reset(job.job_input)
+        env.stack.append(env.states.get_input())
+        self._eval_input(env_frame=env)
+        child.input = env.states.get_input()
+        job.job_program.eval(env)
+        end = env.program_state()
+        if isinstance(end, ProgramError):
+            error, cause = (end.error or {}).get("error"), (end.error or {}).get("cause")
+        elif isinstance(end, ProgramStopped):
+            status = "ABORTED"
+        elif isinstance(end, ProgramTimedOut):
+            status, error = "TIMED_OUT", StatesErrorNameType.StatesTimeout.to_name()
+            cause = EXPRESS_TIMEOUT_CAUSE.format(seconds=EXPRESS_MAX_DURATION_SECS)
+        else:
+            status, output = "SUCCEEDED", env.states.get_input()
+    except FailureEventException as failure:
+        error, cause = failure.extract_error_cause_pair() or (None, None)
+    except Exception as exc:  # as moto's worker: the child fails, the run goes on
+        if isinstance(env.program_state(), ProgramStopped):  # stopped before its first state (set_stop)
+            status = "ABORTED"
+        else:
+            LOG.debug("distributed Map child %s failed: %r", child.name, exc)
+            error, cause = StatesErrorNameType.StatesRuntime.to_name(), str(exc)
+    finally:
+        run.finish(child, status, output, error, cause)
+        job.job_output = output
+
+
+def _apply_map_run_counters() -> Undo:
+    original_run = DistributedIterationComponent.__dict__["_map_run"]
+    original_body = DistributedIterationComponent.__dict__["_eval_body"]
+    worker = distributed_item_processor_worker.DistributedItemProcessorWorker
+    original_job = worker.__dict__["_eval_job"]
+
+    def map_run(
+        self: DistributedIterationComponent, env: Environment, eval_input: DistributedIterationComponentEvalInput
+    ) -> None:
+        _MapRun.of(env, eval_input.map_run_record).start(env.stack[-1])  # the items the ItemReader read
+        original_run(self, env, eval_input)
+
+    def eval_body(self: DistributedIterationComponent, env: Environment) -> None:
+        record = env.stack[-1].map_run_record
+        set_stop = record.set_stop
+
+        def stop(status: MapRunStatus) -> None:  # moto marks the run of a stopped parent SUCCEEDED
+            aborted = status == MapRunStatus.SUCCEEDED and not env.is_running()
+            set_stop(status=MapRunStatus.ABORTED if aborted else status)
+
+        record.set_stop = stop
+        original_body(self, env)
+
+    def eval_job(self: Any, env: Environment, job: Any) -> None:
+        run = _MapRun.of_record(self._map_run_record)
+        if run is None:  # a Map run that started before the workaround was applied
+            original_job(self, env, job)
+        else:
+            _eval_child(self, run, env, job)
+
+    undos = [
+        _patch(DistributedIterationComponent, "_map_run", map_run),
+        _patch(DistributedIterationComponent, "_eval_body", eval_body),
+        _patch(worker, "_eval_job", eval_job),
+    ]
+    return _undo_all(undos)
+
+
+# -- 18 ---------------------------------------------------------------------------------------------------
+# GAP: a distributed Map's ItemProcessor.ProcessorConfig.ExecutionType may be STANDARD or EXPRESS
+# (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html); moto's ASL grammar accepts
+# only STANDARD ('mismatched input '"EXPRESS"' expecting '"STANDARD"'' on CreateStateMachine). An Express
+# child that runs longer than 5 minutes fails with States.Timeout
+# (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html): the Map run counts it as timed
+# out, which counts towards the failure threshold like a failure (14). Express children cannot be stopped
+# (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-examine-map-run.html): neither a failing Map
+# run (14) nor the parent's StopExecution (17) aborts them; the run waits for them. Hand the parser STANDARD,
+# mark the Map's iteration component, and run its children as _ExpressProgram. After the limit the child
+# counts as timed out at once; a Task it was running finishes in the background (its next states do not run).
+# The child's error is States.Timeout; AWS's cause is not documented, ours is EXPRESS_TIMEOUT_CAUSE.
+EXPRESS_MAX_DURATION_SECS: float = 300.0
+EXPRESS_TIMEOUT_CAUSE = "The execution ran longer than an Express workflow's maximum duration of {seconds:g} seconds."
+_EXPRESS = "_burst_local_express"
+
+
+class _ExpressProgram(Program):
+    """The child workflow of an Express distributed Map: times out after EXPRESS_MAX_DURATION_SECS."""
+
+    def eval(self, env: Environment) -> None:
+        finished = threading.Event()
+
+        def run() -> None:
+            try:
+                Program.eval(self, env)
+            finally:
+                finished.set()
+
+        threading.Thread(target=run, name="burst-local-express-child", daemon=True).start()
+        if not finished.wait(EXPRESS_MAX_DURATION_SECS):
+            with env._state_mutex:
+                if env.is_running():
+                    env.set_timed_out()
+
+
+def _express_processors(document: Any) -> tuple[str, Any]:
+    """The definition with every ExecutionType EXPRESS replaced by STANDARD, and the document as written."""
+    if not isinstance(document, str) or '"EXPRESS"' not in document:
+        return document, None
+    try:
+        written = json.loads(document)
+    except ValueError:
+        return document, None  # not JSON: let the parser report it
+    normalised = copy.deepcopy(written)
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            config = node.get("ProcessorConfig")
+            if isinstance(config, dict) and config.get("ExecutionType") == "EXPRESS":
+                config["ExecutionType"] = "STANDARD"
+            for child in node.values():
+                visit(child)
+        elif isinstance(node, list):
+            for child in node:
+                visit(child)
+
+    visit(normalised)
+    return json.dumps(normalised), written
+
+
+def _mark_express(document: Any, states: dict[str, Any]) -> None:
+    """Mark the iteration components of the Map states whose ItemProcessor is EXPRESS (nested ones too)."""
+    for name, state_document in (document.get("States") or {}).items() if isinstance(document, dict) else ():
+        state = states.get(name)
+        if state is None or not isinstance(state_document, dict):
+            continue
+        if isinstance(state, StateMap):
+            processor = state_document.get("ItemProcessor") or state_document.get("Iterator") or {}
+            component = state.iteration_component
+            if (processor.get("ProcessorConfig") or {}).get("ExecutionType") == "EXPRESS":
+                component.__dict__[_EXPRESS] = True
+            _mark_express(processor, component._states.states)
+        for branch_document, program in zip(
+            state_document.get("Branches") or [],
+            getattr(getattr(state, "branches", None), "programs", []),
+            strict=False,
+        ):
+            _mark_express(branch_document, program.states.states)
+
+
+def _apply_express_child_workflows() -> Undo:
+    original_parse = AmazonStateLanguageParser.parse
+    original_program = IterationComponent.__dict__["_get_iteration_program"]
+
+    def parse(definition: str) -> Any:
+        text, written = _express_processors(definition)
+        parsed = original_parse(text)
+        if written is not None:
+            program: Any = parsed[0]
+            _mark_express(written, program.states.states)
+        return parsed
+
+    def get_iteration_program(self: IterationComponent) -> Program:
+        if not self.__dict__.get(_EXPRESS):
+            program: Program = original_program(self)
+            return program
+        return _ExpressProgram(
+            query_language=self._query_language,
+            start_at=self._start_at,
+            states=self._states,
+            timeout_seconds=None,
+            comment=self._comment,
+        )
+
+    undos = [
+        _patch(AmazonStateLanguageParser, "parse", staticmethod(parse)),
+        _patch(IterationComponent, "_get_iteration_program", get_iteration_program),
+    ]
+    return _undo_all(undos)
+
+
+# -- 19 ---------------------------------------------------------------------------------------------------
+# GAP: a distributed Map's ResultWriter (arn:aws:states:::s3:putObject) writes only a manifest.json whose
+# ResultFiles are empty, and nothing when the Map run fails. AWS writes, under <Prefix>/<map run id>/,
+# SUCCEEDED_n.json, FAILED_n.json ("all failed, timed out, and aborted child workflow executions") and
+# PENDING_n.json ("child workflow executions that weren't started because the Map Run failed or aborted", so
+# it writes them for a failed run too), each a JSON array of the children's records, and a manifest.json
+# listing them (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html). Records
+# as that page's Transformation NONE example (ExecutionArn, Input, InputDetails, Name, Output, OutputDetails,
+# RedriveCount, RedriveStatus, StartDate, StateMachineArn, Status, StopDate) plus, for the others than
+# SUCCEEDED, the child's Error and Cause, as AWS writes them (no Output); only files with records are written
+# and listed. Not documented, so ours: a PENDING record is the item's Input and Status; Express children have
+# the same ARN form as Standard ones; ExecutionType and WriterConfig options are ignored (Transformation NONE).
+# Needs map-run-counters (17), which records the children.
+def _child_record(run: _MapRun, child: _Child) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "ExecutionArn": child.execution_arn,
+        "Input": json.dumps(child.input, separators=(",", ":"), default=str),
+        "InputDetails": {"Included": True},
+        "Name": child.name,
+        "RedriveCount": 0,
+        "RedriveStatus": "NOT_REDRIVABLE" if child.status == "SUCCEEDED" else "REDRIVABLE",
+        "StartDate": iso_timestamp(child.start),
+        "StateMachineArn": run.record.map_state_machine_arn,
+        "Status": child.status,
+        "StopDate": iso_timestamp(child.stop or child.start),
+    }
+    if child.status == "SUCCEEDED":
+        record["Output"] = json.dumps(child.output, separators=(",", ":"), default=str)
+        record["OutputDetails"] = {"Included": True}
+    else:
+        if child.error is not None:
+            record["Error"] = child.error
+        if child.cause is not None:
+            record["Cause"] = child.cause
+    return record
+
+
+def map_run_results(run: _MapRun) -> dict[str, list[dict[str, Any]]]:
+    """The records of a Map run's result files, by file: SUCCEEDED, FAILED (failed, timed out, aborted), PENDING."""
+    files: dict[str, list[dict[str, Any]]] = {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
+    with run.lock:
+        for index, item in enumerate(run.items):
+            child = run.children.get(index)
+            if child is None:
+                files["PENDING"].append(
+                    {
+                        "Input": json.dumps(item, separators=(",", ":"), default=str),
+                        "InputDetails": {"Included": True},
+                        "Status": "PENDING",
+                    }
+                )
+            else:
+                files["SUCCEEDED" if child.status == "SUCCEEDED" else "FAILED"].append(_child_record(run, child))
+    return files
+
+
+def _apply_result_writer_files() -> Undo:
+    original_put = ResourceEvalS3.__dict__["_handle_put_object"].__func__
+    original_execution = StateMap.__dict__["_eval_execution"]
+
+    def handle_put_object(env: Environment, resource_runtime_part: Any, state_credentials: Any) -> None:
+        run: _MapRun | None = env.__dict__.get(_MAP_RUN)
+        if run is None:  # map-run-counters (17) is not applied: no records
+            original_put(env, resource_runtime_part, state_credentials)
+            return
+        parameters = env.stack.pop()
+        env.stack.pop()  # the children's outputs: the result files have them
+        bucket, prefix = parameters["Bucket"], parameters.get("Prefix", "")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        s3 = ResourceEvalS3._get_s3_client(
+            resource_runtime_part=resource_runtime_part, state_credentials=state_credentials
+        )
+        directory = prefix + run.record.map_run_arn.split(":")[-1] + "/"
+        listed: dict[str, list[dict[str, Any]]] = {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
+        for status, records in map_run_results(run).items():
+            if records:
+                key = f"{directory}{status}_0.json"
+                body = json.dumps(records, default=str).encode()
+                s3.put_object(Bucket=bucket, Key=key, Body=body)
+                listed[status].append({"Key": key, "Size": len(body)})
+        manifest = {"DestinationBucket": bucket, "MapRunArn": run.record.map_run_arn, "ResultFiles": listed}
+        key = directory + "manifest.json"
+        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest).encode())
+        env.stack.append({"MapRunArn": run.record.map_run_arn, "ResultWriterDetails": {"Bucket": bucket, "Key": key}})
+
+    def eval_execution(self: StateMap, env: Environment) -> None:
+        try:
+            original_execution(self, env)
+        except FailureEventException:
+            # the Map run failed (e.g. its failure threshold): its results are written all the same
+            if self.result_writer is not None and env.__dict__.get(_MAP_RUN) is not None and env.is_running():
+                env.stack.append([])  # what the writer takes for the children's outputs
+                try:
+                    self.result_writer.eval(env)
+                    env.stack.pop()  # its output: the Map state fails
+                except Exception:
+                    LOG.exception("could not write the results of a failed Map run")
+            raise
+
+    undos = [
+        _patch(ResourceEvalS3, "_handle_put_object", staticmethod(handle_put_object)),
+        _patch(StateMap, "_eval_execution", eval_execution),
+    ]
+    return _undo_all(undos)
+
+
+# -- 20 ---------------------------------------------------------------------------------------------------
+# GAP: an execution has no interpreter environment until its definition is parsed, in its own thread, after
+# StartExecution has answered (moto.stepfunctions.parser.backend.execution_worker: env is None until then,
+# tens of milliseconds for the job lifecycle's definition). ListMapRuns of such an execution, and
+# DescribeMapRun and UpdateMapRun of *any* Map run while some execution is at that point (they look at every
+# execution's environment), fail with AttributeError: HTTP 500 on the endpoint. On AWS an execution that has
+# not reached its Map state has no Map run: ListMapRuns answers an empty list
+# (https://docs.aws.amazon.com/step-functions/latest/apireference/API_ListMapRuns.html), and the other Map runs
+# are found. Skip executions without an environment. (And answer an unknown Map run's ARN with
+# ResourceNotFound, which moto raises without its message argument: a TypeError, HTTP 500.)
+def _execution_env(execution: Any) -> Environment | None:
+    env: Environment | None = getattr(getattr(execution, "exec_worker", None), "env", None)
+    return env
+
+
+def _apply_map_runs_of_starting_executions() -> Undo:
+    def find(backend: StepFunctionsParserBackend, map_run_arn: str) -> Any:
+        for execution in backend._get_executions():
+            env = _execution_env(execution)
+            record = env.map_run_record_pool_manager.get(map_run_arn) if env is not None else None
+            if record is not None:
+                return record
+        raise ResourceNotFound(map_run_arn)
+
+    def describe_map_run(self: StepFunctionsParserBackend, map_run_arn: str) -> dict[str, Any]:
+        described: dict[str, Any] = find(self, map_run_arn).describe()
+        return described
+
+    def list_map_runs(self: StepFunctionsParserBackend, execution_arn: str) -> dict[str, Any]:
+        env = _execution_env(self.describe_execution(execution_arn=execution_arn))
+        records = env.map_run_record_pool_manager.get_all() if env is not None else []
+        return {"mapRuns": [record.list_item() for record in records]}
+
+    def update_map_run(
+        self: StepFunctionsParserBackend,
+        map_run_arn: str,
+        max_concurrency: int,
+        tolerated_failure_count: str,
+        tolerated_failure_percentage: str,
+    ) -> None:
+        find(self, map_run_arn).update(
+            max_concurrency=max_concurrency,
+            tolerated_failure_count=tolerated_failure_count,
+            tolerated_failure_percentage=tolerated_failure_percentage,
+        )
+
+    undos = [
+        _patch(StepFunctionsParserBackend, "describe_map_run", describe_map_run),
+        _patch(StepFunctionsParserBackend, "list_map_runs", list_map_runs),
+        _patch(StepFunctionsParserBackend, "update_map_run", update_map_run),
+    ]
+    return _undo_all(undos)
+
+
+# -- 21 ---------------------------------------------------------------------------------------------------
+# GAP: $$.Execution.StartTime is a Python datetime in the context object (ExecutionWorker.
+# _get_evaluation_environment passes the execution's start date where moto's own ExecutionData says "str  #
+# Format: ISO 8601"): a state that reads it fails with States.Runtime "Object of type datetime is not JSON
+# serializable", and an execution whose output holds it cannot be described (HTTP 500). On AWS it is an ISO 8601
+# string such as "2019-03-26T20:14:13.192Z"
+# (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html).
+def _apply_execution_start_time_string() -> Undo:
+    original = ExecutionWorker.__dict__["_get_evaluation_environment"]
+
+    def get_evaluation_environment(self: ExecutionWorker) -> Environment:
+        env: Environment = original(self)
+        execution: Any = env.states.context_object.context_object_data["Execution"]
+        if isinstance(execution.get("StartTime"), datetime.datetime):
+            execution["StartTime"] = iso_timestamp(execution["StartTime"])
+        return env
+
+    return _patch(ExecutionWorker, "_get_evaluation_environment", get_evaluation_environment)
+
+
+# -- 22 ---------------------------------------------------------------------------------------------------
+# GAP: in a distributed Map's child workflow, $$.Execution is the parent's (its Id, Name, Input, StartTime):
+# moto runs a child in a frame of the parent (Environment.as_inner_frame_of copies the parent's Execution).
+# On AWS each child is an execution of its own (https://docs.aws.amazon.com/step-functions/latest/dg/
+# state-map-distributed.html: "child workflow executions"), so its states see its own ARN, name, input (the
+# ItemSelector's output) and start time; the ItemSelector itself is evaluated with the parent's
+# (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html). Give each child its
+# Execution once its input is known. Needs map-run-counters (17), which names the children.
+def _apply_map_child_execution_context() -> Undo:
+    worker = distributed_item_processor_worker.DistributedItemProcessorWorker
+    original = worker._eval_input  # inherited from InlineItemProcessorWorker
+
+    def eval_input(self: Any, env_frame: Environment) -> None:
+        original(self, env_frame)
+        run = _MapRun.of_record(self._map_run_record)
+        data: Any = env_frame.states.context_object.context_object_data
+        child = run.children.get(data["Map"]["Item"]["Index"]) if run is not None and "Map" in data else None
+        if child is not None:
+            data["Execution"] = ExecutionData(  # a dict of its own: the parent's is shared with its other frames
+                Id=child.execution_arn,
+                Input=copy.deepcopy(env_frame.states.get_input()),
+                Name=child.name,
+                RoleArn=data["Execution"].get("RoleArn", ""),
+                StartTime=iso_timestamp(child.start),
+            )
+
+    return _patch_inherited(worker, "_eval_input", eval_input)
 
 
 WORKAROUNDS: tuple[Workaround, ...] = (
@@ -799,9 +1462,44 @@ WORKAROUNDS: tuple[Workaround, ...] = (
         _apply_rfc3339_timestamp_comparisons,
     ),
     Workaround(
+        "state-data-limit",
+        "States.DataLimitExceeded: input after Parameters unchecked, Retry/Catch intercept it, 256 KiB itself fails",
+        _apply_state_data_limit,
+    ),
+    Workaround(
+        "map-run-counters",
+        "DescribeMapRun counts: total counts started children, pending is 0, running stays up after failures",
+        _apply_map_run_counters,
+    ),
+    Workaround(
         "map-failure-tolerance",
         "a distributed Map succeeds however many children fail (tolerance thresholds ignored)",
         _apply_map_failure_tolerance,
+    ),
+    Workaround(
+        "map-runs-of-starting-executions",
+        "DescribeMapRun/ListMapRuns fail (HTTP 500) while any execution is still parsing its definition",
+        _apply_map_runs_of_starting_executions,
+    ),
+    Workaround(
+        "execution-start-time-string",
+        "$$.Execution.StartTime is a datetime: reading it fails the state (not JSON serializable)",
+        _apply_execution_start_time_string,
+    ),
+    Workaround(
+        "map-child-execution-context",
+        "a distributed Map child's $$.Execution is its parent's (Id, Name, Input, StartTime)",
+        _apply_map_child_execution_context,
+    ),
+    Workaround(
+        "express-child-workflows",
+        "ExecutionType EXPRESS is a syntax error; no 5-minute limit for Express children",
+        _apply_express_child_workflows,
+    ),
+    Workaround(
+        "result-writer-files",
+        "ResultWriter writes an empty manifest only, and nothing when the Map run fails",
+        _apply_result_writer_files,
     ),
     Workaround(
         "entered-time-format",

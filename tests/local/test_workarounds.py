@@ -12,7 +12,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -480,11 +480,18 @@ def test_response_method_names_are_listed_once(monkeypatch: pytest.MonkeyPatch) 
 
 
 # -- 12, 13 ---------------------------------------------------------------------------------------------------
-# the service's deadline guard; past the deadline it goes to PastDeadline, else to ExecuteBatch
+# the service's deadline guard (a Choice on $$.State.EnteredTime): past the deadline it goes to PastDeadline,
+# else to ExecuteBatch; Stamp records the EnteredTime it saw
 DEADLINE_CHECK = {
-    "StartAt": "StampStart",
+    "StartAt": "Stamp",
     "States": {
-        **lifecycle_child_states("StampStart", "BeforeDeadline"),
+        "Stamp": {
+            "Type": "Pass",
+            "Parameters": {"startedAt.$": "$$.State.EnteredTime"},
+            "ResultPath": "$.timing",
+            "Next": "BeforeDeadline",
+        },
+        **lifecycle_child_states("BeforeDeadline"),
         "PastDeadline": {"Type": "Pass", "Result": "late", "ResultPath": "$.verdict", "End": True},
         "ExecuteBatch": {"Type": "Pass", "Result": "in time", "ResultPath": "$.verdict", "End": True},
     },
@@ -609,3 +616,748 @@ def test_plain_moto_has_no_lambda_account_settings() -> None:
         settings = workarounds.lambda_account_settings("123456789012", REGION, concurrency=7)
     assert settings["AccountLimit"]["ConcurrentExecutions"] == 7
     assert settings["AccountUsage"]["FunctionCount"] == 0
+
+
+# -- helpers of 16 to 19: Lambda functions answered in-process, Map runs observed --------------------------------
+FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:{}"
+TABLE = "rows"
+
+
+@pytest.fixture
+def lambdas(monkeypatch: pytest.MonkeyPatch) -> dict[str, Callable[[Any], Any]]:
+    """Lambda functions by name: Python callables moto's Invoke runs (an exception: an Unhandled error)."""
+    from moto.awslambda.models import LambdaBackend
+
+    handlers: dict[str, Callable[[Any], Any]] = {}
+
+    def invoke(  # noqa: PLR0917 - moto's signature
+        self: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: dict[str, str]
+    ) -> bytes:
+        handler = handlers[function_name.rsplit(":", 1)[-1]]
+        try:
+            return json.dumps(handler(json.loads(body or b"{}"))).encode()
+        except Exception as exc:
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}).encode()
+
+    monkeypatch.setattr(LambdaBackend, "invoke", invoke)
+    return handlers
+
+
+def invoke_state(function: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": FUNCTION.format(function), "Payload.$": "$"},
+        **fields,
+    }
+
+
+def rows_table() -> Any:
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return dynamodb
+
+
+def row_keys(dynamodb: Any) -> list[str]:
+    return sorted(item["k"]["S"] for item in dynamodb.scan(TableName=TABLE)["Items"])
+
+
+WRITE_ROW = {
+    "Type": "Task",
+    "Resource": "arn:aws:states:::dynamodb:putItem",
+    "Parameters": {"TableName": TABLE, "Item": {"k": {"S.$": "States.Format('{}', $.i)"}}},
+    "End": True,
+}
+
+
+def start(sfn: Any, definition: dict[str, Any], execution_input: Any) -> str:
+    arn = sfn.create_state_machine(name=f"sm-{time.monotonic_ns()}", definition=json.dumps(definition), roleArn=ROLE)
+    execution = sfn.start_execution(stateMachineArn=arn["stateMachineArn"], input=json.dumps(execution_input))
+    return str(execution["executionArn"])
+
+
+def map_run(sfn: Any, execution_arn: str) -> dict[str, Any]:
+    """The execution's (only) Map run, described; waits for it to exist."""
+    deadline = time.monotonic() + 10
+    while not (runs := sfn.list_map_runs(executionArn=execution_arn)["mapRuns"]):
+        assert time.monotonic() < deadline, "no Map run"
+        time.sleep(0.01)
+    described: dict[str, Any] = sfn.describe_map_run(mapRunArn=runs[0]["mapRunArn"])
+    return described
+
+
+def counts(described: dict[str, Any], which: str = "itemCounts") -> dict[str, int]:
+    keys = ("total", "pending", "running", "succeeded", "failed", "timedOut", "aborted")
+    return {key: described[which][key] for key in keys}
+
+
+def until(condition: Callable[[], Any], timeout: float = 10) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+    return value
+
+
+# -- 16 -------------------------------------------------------------------------------------------------------
+CATCH_ALL = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}]
+CAUGHT = {"Type": "Pass", "Result": "caught", "End": True}
+
+
+def one_task(task: dict[str, Any]) -> dict[str, Any]:
+    return {"StartAt": "Work", "States": {"Work": {**task, "End": True}, "Caught": CAUGHT}}
+
+
+PASS_ON = {"StartAt": "Out", "States": {"Out": {"Type": "Pass", "End": True}}}  # its output: its input
+
+
+def test_oversized_payloads_fail_the_execution(sfn: Any, lambdas: dict[str, Callable[[Any], Any]]) -> None:
+    calls: list[int] = []
+
+    def blob(event: dict[str, Any]) -> dict[str, Any]:
+        calls.append(len(json.dumps(event)))
+        return {"blob": "x" * event.get("n", 0)}
+
+    lambdas["blob"] = blob
+    big_result = invoke_state("blob", ResultSelector={"small": True})  # the Payload is big, the output not
+    caught = one_task({**big_result, "Catch": CATCH_ALL})
+    caught_by_name = one_task(
+        {**big_result, "Catch": [{"ErrorEquals": ["States.DataLimitExceeded"], "Next": "Caught"}]}
+    )
+    retried = one_task(
+        {**big_result, "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 1}]}
+    )
+    doubled = invoke_state("blob", ResultPath=None, OutputPath="$.n", Catch=CATCH_ALL)
+    doubled["Parameters"] = {"FunctionName": FUNCTION.format("blob"), "Payload": {"a.$": "$.pad", "b.$": "$.pad"}}
+    big_input = one_task(doubled)
+    exactly_the_quota = {"p": "y" * (262_144 - 8)}  # {"p":"yy...y"}: 262,144 bytes
+    accents = {"p": "é" * 100_000}  # 200,008 bytes of UTF-8, 600,009 with moto's \u escapes
+    over_the_quota = {"p": "y" * (262_144 - 7)}
+    result = {"n": 270_000}
+    pad = {"n": 1, "pad": "p" * 140_000}
+
+    plain = [run(sfn, caught, result), run(sfn, caught_by_name, result)]
+    assert [p["status"] for p in plain] == ["SUCCEEDED", "SUCCEEDED"]  # caught
+    calls.clear()
+    plain_retried = run(sfn, retried, result)
+    assert len(calls) == 2  # retried
+    assert plain_retried["error"] == "States.DataLimitExceeded"
+    assert "'lambda' returned a result" in plain_retried["cause"]  # the resource type, not the state
+    calls.clear()
+    assert run(sfn, big_input, pad)["status"] == "SUCCEEDED"
+    assert calls[0] > 280_000  # the payload was sent
+    assert run(sfn, PASS_ON, exactly_the_quota)["error"] == "States.DataLimitExceeded"
+    assert run(sfn, PASS_ON, accents)["error"] == "States.DataLimitExceeded"
+
+    with workarounds.applied("state-data-limit"):
+        calls.clear()
+        terminal = [run(sfn, caught, result), run(sfn, caught_by_name, result), run(sfn, retried, result)]
+        assert len(calls) == 3  # one call each: no retry
+        calls.clear()
+        oversized_input = run(sfn, big_input, pad)
+        assert calls == []
+        assert run(sfn, PASS_ON, exactly_the_quota)["status"] == "SUCCEEDED"
+        assert run(sfn, PASS_ON, accents)["status"] == "SUCCEEDED"
+        over = run(sfn, PASS_ON, over_the_quota)
+        assert run(sfn, caught, {"n": 10})["status"] == "SUCCEEDED"  # small ones pass
+
+    for failed in terminal:
+        assert (failed["status"], failed["error"]) == ("FAILED", "States.DataLimitExceeded")
+        assert failed["cause"] == (
+            "The state/task 'Work' returned a result with a size exceeding the maximum number of bytes service limit."
+        )
+    assert (oversized_input["status"], oversized_input["error"]) == ("FAILED", "States.DataLimitExceeded")
+    assert oversized_input["cause"].startswith("The state/task 'Work' has an input with a size exceeding")
+    assert over["error"] == "States.DataLimitExceeded"
+    assert "'Out' returned a result" in over["cause"]
+
+
+# -- 17 -------------------------------------------------------------------------------------------------------
+def gated_child(function: str = "gate") -> dict[str, Any]:
+    """Calls the Lambda function, fails if it answers {"fail": true}, else writes the item's row."""
+    return {
+        "StartAt": "Work",
+        "States": {
+            "Work": invoke_state(
+                function, ResultSelector={"fail.$": "$.Payload.fail"}, ResultPath="$.result", Next="Check"
+            ),
+            "Check": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.result.fail", "BooleanEquals": True, "Next": "Broken"}],
+                "Default": "Write",
+            },
+            "Broken": {"Type": "Fail", "Error": "Batch.Broken", "Cause": "odd item"},
+            "Write": WRITE_ROW,
+        },
+    }
+
+
+def items(*fail: bool) -> dict[str, Any]:
+    return {"items": [{"i": i, "fail": f} for i, f in enumerate(fail)]}
+
+
+class Gate:
+    """A Lambda function whose invocations wait until the test opens the gate; records who entered."""
+
+    def __init__(self) -> None:
+        self.entered: list[int] = []
+        self.open = threading.Event()
+
+    def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
+        self.entered.append(event["i"])
+        self.open.wait(10)
+        return {"fail": event["fail"]}
+
+
+def test_map_run_counts_all_items_from_the_start(sfn: Any, lambdas: dict[str, Callable[[Any], Any]]) -> None:
+    definition = distributed_map(gated_child(), MaxConcurrency=1, ToleratedFailurePercentage=100.0)
+
+    def run_counts() -> tuple[dict[str, int], dict[str, int], dict[str, Any]]:
+        rows_table()
+        lambdas["gate"] = gate = Gate()
+        execution_arn = start(sfn, definition, items(False, True, False))
+        until(lambda: gate.entered)
+        while_running = counts(map_run(sfn, execution_arn))
+        gate.open.set()
+        wait(sfn, execution_arn)
+        return while_running, counts(map_run(sfn, execution_arn)), map_run(sfn, execution_arn)
+
+    plain_running, plain_end, plain_run = run_counts()
+    assert plain_running == {**plain_running, "total": 1, "pending": 0, "running": 1}  # only the started one
+    assert counts(plain_run, "executionCounts")["running"] == 1  # never back to 0 after the failure
+
+    boto3.client("dynamodb", region_name=REGION).delete_table(TableName=TABLE)
+    with workarounds.applied("map-run-counters"):
+        running, end, described = run_counts()
+    zero = {"pending": 0, "running": 0, "succeeded": 0, "failed": 0, "timedOut": 0, "aborted": 0}
+    assert running == {**zero, "total": 3, "pending": 2, "running": 1}
+    assert end == counts(described, "executionCounts") == {**zero, "total": 3, "succeeded": 2, "failed": 1}
+    assert described["status"] == "SUCCEEDED"
+    assert plain_end == end  # the same at the end, except executionCounts.running
+
+
+def test_stopped_parent_aborts_its_map_run(sfn: Any, lambdas: dict[str, Callable[[Any], Any]]) -> None:
+    definition = distributed_map(gated_child(), MaxConcurrency=1, ToleratedFailurePercentage=100.0)
+
+    def stopped() -> dict[str, Any]:
+        rows_table()
+        lambdas["gate"] = gate = Gate()
+        execution_arn = start(sfn, definition, items(False, False, False))
+        until(lambda: gate.entered)
+        sfn.stop_execution(executionArn=execution_arn)
+        gate.open.set()
+        until(lambda: map_run(sfn, execution_arn)["status"] != "RUNNING")
+        assert sfn.describe_execution(executionArn=execution_arn)["status"] == "ABORTED"
+        described = map_run(sfn, execution_arn)
+        assert row_keys(boto3.client("dynamodb", region_name=REGION)) == []  # the Write after the Lambda call
+        boto3.client("dynamodb", region_name=REGION).delete_table(TableName=TABLE)
+        return described
+
+    plain = stopped()
+    assert plain["status"] == "SUCCEEDED"
+    assert counts(plain)["aborted"] == 1
+    assert counts(plain)["failed"] == 2  # the items after the stop: failed, not pending
+
+    with workarounds.applied("map-run-counters"):
+        patched = stopped()
+    assert patched["status"] == "ABORTED"
+    zero = {"pending": 0, "running": 0, "succeeded": 0, "failed": 0, "timedOut": 0, "aborted": 0}
+    assert counts(patched) == counts(patched, "executionCounts") == {**zero, "total": 3, "aborted": 1, "pending": 2}
+
+
+# -- 14 (failing fast, with 17) -------------------------------------------------------------------------------
+class FailWhenThreeEntered(Gate):
+    """A failing item answers once three invocations have entered; the others wait for the gate."""
+
+    def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
+        self.entered.append(event["i"])
+        if event["fail"]:
+            until(lambda: len(self.entered) >= 3)
+            return {"fail": True}
+        self.open.wait(10)
+        return {"fail": False}
+
+
+def run_failing_map(
+    sfn: Any, lambdas: dict[str, Callable[[Any], Any]], definition: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """Items 0 (fails), 1 and 2 start together, 3 and 4 wait; the gate opens once item 0 has failed."""
+    dynamodb = rows_table()
+    lambdas["gate"] = gate = FailWhenThreeEntered()
+    execution_arn = start(sfn, definition, items(True, False, False, False, False))
+    until(lambda: gate.entered)  # the execution runs: its Map run can be listed (see 20)
+    until(lambda: counts(map_run(sfn, execution_arn))["failed"] == 1)
+    gate.open.set()
+    described = wait(sfn, execution_arn)
+    rows = row_keys(dynamodb)
+    dynamodb.delete_table(TableName=TABLE)
+    return described, map_run(sfn, execution_arn), rows
+
+
+def test_map_run_fails_fast_and_aborts_standard_children(sfn: Any, lambdas: dict[str, Callable[[Any], Any]]) -> None:
+    definition = distributed_map(gated_child(), MaxConcurrency=3)
+
+    plain, _, plain_rows = run_failing_map(sfn, lambdas, definition)
+    assert plain["status"] == "SUCCEEDED"
+    assert plain_rows == ["1", "2", "3", "4"]  # every item ran
+
+    with workarounds.applied("map-failure-tolerance"):  # without 17: the threshold is checked at the end
+        at_the_end, _, late_rows = run_failing_map(sfn, lambdas, definition)
+    assert at_the_end["error"] == "States.ExceedToleratedFailureThreshold"
+    assert late_rows == ["1", "2", "3", "4"]
+
+    with workarounds.applied("map-run-counters", "map-failure-tolerance"):
+        failed, described, rows = run_failing_map(sfn, lambdas, definition)
+    assert (failed["status"], failed["error"]) == ("FAILED", "States.ExceedToleratedFailureThreshold")
+    assert rows == []  # 1 and 2 were stopped while their Lambda call ran: their Write did not run
+    assert described["status"] == "FAILED"
+    zero = {"pending": 0, "running": 0, "succeeded": 0, "failed": 0, "timedOut": 0, "aborted": 0}
+    assert counts(described) == {**zero, "total": 5, "failed": 1, "aborted": 2, "pending": 2}
+
+
+@pytest.mark.parametrize(
+    ("tolerance", "failures", "outcome"),
+    [
+        ({"ToleratedFailureCountPath": "$.count", "count": 1}, 1, "SUCCEEDED"),
+        ({"ToleratedFailureCountPath": "$.count", "count": 1}, 2, "FAILED"),
+        ({"ToleratedFailurePercentagePath": "$.percentage", "percentage": 25}, 1, "SUCCEEDED"),  # 1 of 4
+        ({"ToleratedFailurePercentagePath": "$.percentage", "percentage": 25}, 2, "FAILED"),
+    ],
+)
+def test_tolerance_paths_are_evaluated(sfn: Any, tolerance: dict[str, Any], failures: int, outcome: str) -> None:
+    path_field, value_field = list(tolerance)
+    definition = distributed_map(ODD_ITEMS_FAIL, **{path_field: tolerance[path_field]})
+    execution_input = {"items": [{"fail": n < failures} for n in range(4)], value_field: tolerance[value_field]}
+    with workarounds.applied("map-run-counters", "map-failure-tolerance"):
+        assert run(sfn, definition, execution_input)["status"] == outcome
+
+
+# -- 18 -------------------------------------------------------------------------------------------------------
+def express(definition: dict[str, Any]) -> dict[str, Any]:
+    definition["States"]["Map"]["ItemProcessor"]["ProcessorConfig"]["ExecutionType"] = "EXPRESS"
+    return definition
+
+
+def test_express_children_time_out(
+    sfn: Any, lambdas: dict[str, Callable[[Any], Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    definition = express(distributed_map(gated_child(), ToleratedFailureCount=1))
+    with pytest.raises(ClientError, match="""mismatched input '"EXPRESS"' expecting '"STANDARD"'"""):
+        sfn.create_state_machine(name="plain", definition=json.dumps(definition), roleArn=ROLE)
+
+    monkeypatch.setattr(workarounds, "EXPRESS_MAX_DURATION_SECS", 1.0)  # item 0 takes well under a second
+    dynamodb = rows_table()
+    slow = threading.Event()
+
+    def item_1_is_slow(event: dict[str, Any]) -> dict[str, Any]:
+        if event["i"] == 1:
+            slow.wait(10)
+        return {"fail": False}
+
+    lambdas["gate"] = item_1_is_slow
+    with workarounds.applied("express-child-workflows", "map-run-counters", "map-failure-tolerance"):
+        arn = sfn.create_state_machine(name="express", definition=json.dumps(definition), roleArn=ROLE)
+        execution = sfn.start_execution(stateMachineArn=arn["stateMachineArn"], input=json.dumps(items(False, False)))
+        described = wait(sfn, execution["executionArn"])
+        slow.set()  # item 1's Lambda call returns only now, after its child timed out
+        time.sleep(0.2)
+        tolerated = map_run(sfn, execution["executionArn"])
+
+        monkeypatch.setattr(workarounds, "EXPRESS_MAX_DURATION_SECS", 300)
+        slow.clear()
+        within = run(sfn, definition, items(False))
+    assert sfn.describe_state_machine(stateMachineArn=arn["stateMachineArn"])["definition"] == json.dumps(definition)
+    assert described["status"] == "SUCCEEDED", (described, tolerated)  # one timed-out child is tolerated
+    assert row_keys(dynamodb) == ["0"]  # item 1's Write did not run after its Lambda call returned
+    expected = {"pending": 0, "running": 0, "failed": 0, "aborted": 0, "total": 2, "succeeded": 1, "timedOut": 1}
+    assert counts(tolerated) == counts(tolerated, "executionCounts") == expected
+    assert within["status"] == "SUCCEEDED"
+
+
+def test_express_children_are_not_stopped(sfn: Any, lambdas: dict[str, Callable[[Any], Any]]) -> None:
+    definition = express(distributed_map(gated_child(), MaxConcurrency=3))
+    with workarounds.applied("express-child-workflows", "map-run-counters", "map-failure-tolerance"):
+        failed, described, rows = run_failing_map(sfn, lambdas, definition)
+
+        # nor by the parent's StopExecution
+        dynamodb = rows_table()
+        lambdas["gate"] = gate = Gate()
+        execution_arn = start(sfn, definition, items(False, False))
+        until(lambda: len(gate.entered) == 2)
+        sfn.stop_execution(executionArn=execution_arn)
+        gate.open.set()
+        until(lambda: map_run(sfn, execution_arn)["status"] != "RUNNING")
+        stopped = map_run(sfn, execution_arn)
+    assert (failed["status"], failed["error"]) == ("FAILED", "States.ExceedToleratedFailureThreshold")
+    assert rows == ["1", "2"]  # the running Express children ran to their end
+    zero = {"pending": 0, "running": 0, "succeeded": 0, "failed": 0, "timedOut": 0, "aborted": 0}
+    assert counts(described) == {**zero, "total": 5, "failed": 1, "succeeded": 2, "pending": 2}
+    assert row_keys(dynamodb) == ["0", "1"]
+    assert stopped["status"] == "ABORTED"
+    assert counts(stopped) == {**zero, "total": 2, "succeeded": 2}
+
+
+# -- 19 -------------------------------------------------------------------------------------------------------
+WRITER = {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "results", "Prefix": "jobs/j1"}}
+
+
+def written(s3: Any) -> dict[str, Any]:
+    """Every object of the results bucket, by key (JSON)."""
+    listed = s3.list_objects_v2(Bucket="results").get("Contents", [])
+    return {o["Key"]: json.loads(s3.get_object(Bucket="results", Key=o["Key"])["Body"].read()) for o in listed}
+
+
+def by_name(files: dict[str, Any], name: str) -> tuple[str, Any]:
+    ((key, body),) = [(key, body) for key, body in files.items() if key.endswith("/" + name)]
+    return key, body
+
+
+def kinds(event: dict[str, Any]) -> dict[str, Any]:
+    """A worker: returns a small result, a result over the 256 KiB quota, or fails."""
+    if event["kind"] == "fail":
+        raise ValueError(f"item {event['i']} is odd")
+    return {"i": event["i"], "blob": "x" * (270_000 if event["kind"] == "big" else 3)}
+
+
+KINDS_CHILD = {"StartAt": "Work", "States": {"Work": invoke_state("kinds", OutputPath="$.Payload", End=True)}}
+
+
+def kinds_input(*kinds: str) -> dict[str, Any]:
+    return {"items": [{"i": i, "kind": kind} for i, kind in enumerate(kinds)]}
+
+
+def test_result_writer_writes_every_childs_record(sfn: Any, lambdas: dict[str, Callable[[Any], Any]]) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="results")
+    lambdas["kinds"] = kinds
+    tolerant = distributed_map(KINDS_CHILD, ResultWriter=WRITER, ToleratedFailurePercentage=100.0)
+    intolerant = distributed_map(KINDS_CHILD, ResultWriter=WRITER, MaxConcurrency=1)
+    three = kinds_input("ok", "fail", "big")
+
+    plain = run(sfn, tolerant, three)
+    assert plain["status"] == "SUCCEEDED"
+    ((key, manifest),) = written(s3).items()
+    assert key.endswith("/manifest.json")
+    assert manifest["ResultFiles"] == {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
+    s3.delete_object(Bucket="results", Key=key)
+    with workarounds.applied("map-run-counters", "map-failure-tolerance"):
+        assert run(sfn, intolerant, three)["error"] == "States.ExceedToleratedFailureThreshold"
+    assert written(s3) == {}  # nothing for a failed Map run
+
+    with workarounds.applied("state-data-limit", "map-run-counters", "map-failure-tolerance", "result-writer-files"):
+        succeeded = run(sfn, tolerant, three)
+        files = written(s3)
+        sizes = {o["Key"]: o["Size"] for o in s3.list_objects_v2(Bucket="results")["Contents"]}
+        for key in files:
+            s3.delete_object(Bucket="results", Key=key)
+        failed = run(sfn, intolerant, kinds_input("ok", "fail", "ok", "ok"))
+        failed_files = written(s3)
+
+    assert succeeded["status"] == "SUCCEEDED"
+    output = json.loads(succeeded["output"])
+    manifest_key, manifest = by_name(files, "manifest.json")
+    assert output["ResultWriterDetails"] == {"Bucket": "results", "Key": manifest_key}
+    run_id = output["MapRunArn"].rsplit(":", 1)[1]
+    assert manifest_key == f"jobs/j1/{run_id}/manifest.json"
+    assert manifest["DestinationBucket"] == "results"
+    assert manifest["MapRunArn"] == output["MapRunArn"]
+    assert manifest["ResultFiles"]["PENDING"] == []  # only files with records
+    for status in ("SUCCEEDED", "FAILED"):
+        (listed,) = manifest["ResultFiles"][status]
+        assert listed["Key"] == f"jobs/j1/{run_id}/{status}_0.json"
+        assert listed["Size"] == sizes[listed["Key"]]
+    assert len(files) == 3
+
+    (ok,) = files[f"jobs/j1/{run_id}/SUCCEEDED_0.json"]
+    assert json.loads(ok["Input"]) == {"i": 0, "kind": "ok"}
+    assert json.loads(ok["Output"]) == {"i": 0, "blob": "xxx"}
+    assert ok["InputDetails"] == ok["OutputDetails"] == {"Included": True}
+    assert (ok["Status"], ok["RedriveCount"], ok["RedriveStatus"]) == ("SUCCEEDED", 0, "NOT_REDRIVABLE")
+    state_machine_arn = map_run(sfn, succeeded["executionArn"])["mapRunArn"].rsplit(":", 1)[0]
+    assert ok["StateMachineArn"] == state_machine_arn.replace(":mapRun:", ":stateMachine:")
+    assert ok["ExecutionArn"] == f"{ok['StateMachineArn'].replace(':stateMachine:', ':execution:')}:{ok['Name']}"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", ok["StartDate"])
+    assert ok["StartDate"] <= ok["StopDate"]
+    odd, big = files[f"jobs/j1/{run_id}/FAILED_0.json"]
+    assert (odd["Status"], odd["Error"], odd["RedriveStatus"]) == ("FAILED", "ValueError", "REDRIVABLE")
+    assert json.loads(odd["Cause"])["errorMessage"] == "item 1 is odd"
+    assert "Output" not in odd
+    assert (big["Status"], big["Error"]) == ("FAILED", "States.DataLimitExceeded")
+    assert big["Cause"].startswith("The state/task 'Work' returned a result with a size exceeding")
+
+    assert failed["error"] == "States.ExceedToleratedFailureThreshold"
+    _, failed_manifest = by_name(failed_files, "manifest.json")
+    assert [len(failed_manifest["ResultFiles"][status]) for status in ("FAILED", "PENDING", "SUCCEEDED")] == [1, 1, 1]
+    _, pending = by_name(failed_files, "PENDING_0.json")
+    assert pending == [
+        {"Input": json.dumps(item, separators=(",", ":")), "InputDetails": {"Included": True}, "Status": "PENDING"}
+        for item in ({"i": 2, "kind": "ok"}, {"i": 3, "kind": "ok"})
+    ]
+    _, (odd_again,) = by_name(failed_files, "FAILED_0.json")
+    assert odd_again["Error"] == "ValueError"
+
+
+def test_result_writer_records_aborted_and_timed_out_children(
+    sfn: Any, lambdas: dict[str, Callable[[Any], Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="results")
+    standard = distributed_map(gated_child(), MaxConcurrency=3, ResultWriter=WRITER)
+    with workarounds.applied("map-run-counters", "map-failure-tolerance"):
+        assert run_failing_map(sfn, lambdas, standard)[0]["error"] == "States.ExceedToleratedFailureThreshold"
+    assert written(s3) == {}
+
+    with workarounds.applied("map-run-counters", "map-failure-tolerance", "result-writer-files"):
+        run_failing_map(sfn, lambdas, standard)
+        aborted_files = written(s3)
+        for key in aborted_files:
+            s3.delete_object(Bucket="results", Key=key)
+        with workarounds.applied("express-child-workflows"):
+            monkeypatch.setattr(workarounds, "EXPRESS_MAX_DURATION_SECS", 0.5)
+            lambdas["slow"] = slow = Gate()
+            timing_out = express(distributed_map(gated_child("slow"), ToleratedFailureCount=1, ResultWriter=WRITER))
+            try:
+                assert run(sfn, timing_out, items(False))["status"] == "SUCCEEDED"
+            finally:
+                slow.open.set()
+        timed_out_files = written(s3)
+
+    _, (broken, *aborted) = by_name(aborted_files, "FAILED_0.json")
+    assert (broken["Status"], broken["Error"], broken["Cause"]) == ("FAILED", "Batch.Broken", "odd item")
+    assert [(a["Status"], json.loads(a["Input"])["i"]) for a in sorted(aborted, key=lambda a: a["Input"])] == [
+        ("ABORTED", 1),
+        ("ABORTED", 2),
+    ]
+    assert all("Output" not in a and "Error" not in a for a in aborted)
+    _, pending = by_name(aborted_files, "PENDING_0.json")
+    assert [json.loads(p["Input"])["i"] for p in pending] == [3, 4]
+    _, (timed_out,) = by_name(timed_out_files, "FAILED_0.json")
+    assert (timed_out["Status"], timed_out["Error"]) == ("TIMED_OUT", "States.Timeout")
+    assert timed_out["Cause"] == "The execution ran longer than an Express workflow's maximum duration of 0.5 seconds."
+
+
+# -- 20 -------------------------------------------------------------------------------------------------------
+def test_map_runs_are_found_while_an_execution_starts(sfn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    starting = sfn.create_state_machine(name="starting", definition=PASS, roleArn=ROLE)["stateMachineArn"]
+    done = run(sfn, distributed_map(json.loads(PASS)), {"items": [1]})
+    map_run_arn = sfn.list_map_runs(executionArn=done["executionArn"])["mapRuns"][0]["mapRunArn"]
+    parsing = threading.Event()
+    parse = ExecutionWorker._get_evaluation_entrypoint
+
+    def slow_parse(self: Any) -> Any:
+        parsing.wait(10)  # as a long definition takes
+        return parse(self)
+
+    monkeypatch.setattr(ExecutionWorker, "_get_evaluation_entrypoint", slow_parse)
+    execution_arn = sfn.start_execution(stateMachineArn=starting)["executionArn"]
+    unknown = map_run_arn.rsplit(":", 1)[0] + ":nope"
+    try:
+        with pytest.raises(AttributeError, match="map_run_record_pool_manager"):
+            sfn.list_map_runs(executionArn=execution_arn)
+        with pytest.raises(AttributeError, match="map_run_record_pool_manager"):
+            sfn.describe_map_run(mapRunArn=map_run_arn)  # another execution's Map run
+
+        with workarounds.applied("map-runs-of-starting-executions"):
+            assert sfn.list_map_runs(executionArn=execution_arn)["mapRuns"] == []
+            assert sfn.describe_map_run(mapRunArn=map_run_arn)["status"] == "SUCCEEDED"
+            sfn.update_map_run(mapRunArn=map_run_arn, maxConcurrency=5)
+            assert sfn.describe_map_run(mapRunArn=map_run_arn)["maxConcurrency"] == 5
+            with pytest.raises(sfn.exceptions.ResourceNotFound, match="Resource not found"):
+                sfn.describe_map_run(mapRunArn=unknown)
+    finally:
+        parsing.set()
+    assert wait(sfn, execution_arn)["status"] == "SUCCEEDED"
+
+
+# -- what the job path calls, through a running endpoint (no gap: checks) --------------------------------------
+@pytest.fixture
+def local_endpoint(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[Any]:
+    """An endpoint served from this process (its interpreter's requests answered in-process: 11, 11b)."""
+    from moto.core.config import default_user_config
+
+    from burst_client.local.server import EndpointConfig, LocalEndpoint
+
+    monkeypatch.setenv("MOTO_PORT", "0")  # the endpoint sets it: restored afterwards
+    monkeypatch.setitem(default_user_config, "stepfunctions", default_user_config.get("stepfunctions"))
+    endpoint = LocalEndpoint(EndpointConfig(port=0, concurrency=50, work_dir=tmp_path))
+    endpoint.start()
+    try:
+        yield endpoint
+    finally:
+        endpoint.stop()
+
+
+def endpoint_client(endpoint: Any, service: str) -> Any:
+    return boto3.client(service, endpoint_url=endpoint.url, region_name=REGION)
+
+
+def test_dynamodb_integration_through_the_endpoint(local_endpoint: Any) -> None:
+    sfn = endpoint_client(local_endpoint, "stepfunctions")
+    dynamodb = endpoint_client(local_endpoint, "dynamodb")
+    dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    update = {
+        "TableName": TABLE,
+        "Key": {"k": {"S.$": "$.k"}},
+        "UpdateExpression": "SET #r = :r, #n = if_not_exists(#n, :zero) + :one, #f = if_not_exists(#f, :me) REMOVE #s",
+        "ExpressionAttributeNames": {"#r": "result", "#n": "attempts", "#f": "first", "#s": "stale"},
+        "ExpressionAttributeValues": {
+            ":r": {"S.$": "States.JsonToString($.result)"},
+            ":zero": {"N": "0"},
+            ":one": {"N": "1"},
+            ":me": {"S.$": "$$.Execution.Name"},
+        },
+        "ConditionExpression": "attribute_exists(k)",
+        "ReturnValues": "ALL_NEW",
+    }
+    definition = {
+        "StartAt": "Choose",
+        "States": {
+            "Choose": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.put", "BooleanEquals": True, "Next": "Put"}],
+                "Default": "Update",
+            },
+            "Put": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::dynamodb:putItem",
+                "Parameters": {"TableName": TABLE, "Item": {"k": {"S.$": "$.k"}, "stale": {"S": "yes"}}},
+                "ResultPath": None,
+                "Next": "Update",
+            },
+            "Update": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::dynamodb:updateItem",
+                "Parameters": update,
+                "ResultSelector": {"attempts.$": "$.Attributes.attempts.N"},
+                "Catch": [
+                    {
+                        "ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"],
+                        "ResultPath": "$.error",
+                        "Next": "Absent",
+                    }
+                ],
+                "End": True,
+            },
+            "Absent": {"Type": "Pass", "Parameters": {"error.$": "$.error.Error"}, "End": True},
+        },
+    }
+    first = run(sfn, definition, {"k": "a", "put": True, "result": {"rows": [1, 2]}})
+    second = run(sfn, definition, {"k": "a", "put": False, "result": {"rows": [3]}})
+    absent = run(sfn, definition, {"k": "b", "put": False, "result": {}})
+
+    assert json.loads(first["output"]) == {"attempts": "1"}, first
+    assert json.loads(second["output"]) == {"attempts": "2"}
+    assert json.loads(absent["output"]) == {"error": "DynamoDB.ConditionalCheckFailedException"}
+    item = dynamodb.get_item(TableName=TABLE, Key={"k": {"S": "a"}})["Item"]
+    assert item == {
+        "k": {"S": "a"},
+        "result": {"S": '{"rows":[3]}'},
+        "attempts": {"N": "2"},
+        "first": {"S": first["name"]},
+    }
+
+
+def test_lambda_settings_through_the_endpoint(local_endpoint: Any) -> None:
+    from tests.local.support import create_function, make_zip
+
+    lambda_client = endpoint_client(local_endpoint, "lambda")
+    arn = create_function(
+        lambda_client,
+        endpoint_client(local_endpoint, "iam"),
+        "worker",
+        make_zip({"h.py": "def handler(event, context):\n    return event\n"}),
+        Timeout=42,
+    )
+    assert lambda_client.get_function_configuration(FunctionName=arn)["Timeout"] == 42
+    assert "ReservedConcurrentExecutions" not in lambda_client.get_function_concurrency(FunctionName="worker")
+    assert "Concurrency" not in lambda_client.get_function(FunctionName="worker")
+    put = lambda_client.put_function_concurrency(FunctionName="worker", ReservedConcurrentExecutions=7)
+    assert put["ReservedConcurrentExecutions"] == 7
+    assert lambda_client.get_function_concurrency(FunctionName=arn)["ReservedConcurrentExecutions"] == 7
+    assert lambda_client.get_function(FunctionName="worker")["Concurrency"] == {"ReservedConcurrentExecutions": 7}
+    limits = lambda_client.get_account_settings()["AccountLimit"]
+    assert (limits["ConcurrentExecutions"], limits["UnreservedConcurrentExecutions"]) == (50, 43)
+    lambda_client.delete_function_concurrency(FunctionName="worker")
+    assert "ReservedConcurrentExecutions" not in lambda_client.get_function_concurrency(FunctionName="worker")
+    with pytest.raises(lambda_client.exceptions.ResourceNotFoundException):
+        lambda_client.get_function_concurrency(FunctionName="nope")
+
+
+def test_map_runs_through_the_endpoint(local_endpoint: Any) -> None:
+    sfn = endpoint_client(local_endpoint, "stepfunctions")
+    described = run(sfn, distributed_map(ODD_ITEMS_FAIL, ToleratedFailureCount=1), ONE_IN_FOUR)
+    assert described["status"] == "SUCCEEDED"
+    (listed,) = sfn.list_map_runs(executionArn=described["executionArn"])["mapRuns"]
+    assert listed["executionArn"] == described["executionArn"]
+    map_run_arn = listed["mapRunArn"]
+    zero = {"pending": 0, "running": 0, "succeeded": 0, "failed": 0, "timedOut": 0, "aborted": 0}
+    assert counts(sfn.describe_map_run(mapRunArn=map_run_arn)) == {**zero, "total": 4, "succeeded": 3, "failed": 1}
+
+
+# -- 21 -------------------------------------------------------------------------------------------------------
+START_TIME = {
+    "StartAt": "Stamp",
+    "States": {
+        "Stamp": {"Type": "Pass", "Parameters": {"start.$": "States.Format('{}', $$.Execution.StartTime)"}, "End": True}
+    },
+}
+
+
+def test_execution_start_time_is_a_string(sfn: Any) -> None:
+    plain = run(sfn, START_TIME)
+    assert (plain["status"], plain["error"]) == ("FAILED", "States.Runtime")
+    assert "Object of type datetime is not JSON serializable" in plain["cause"]
+
+    with workarounds.applied("execution-start-time-string"):
+        patched = run(sfn, START_TIME)
+    start = json.loads(patched["output"])["start"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", start)
+    assert start == workarounds.iso_timestamp(patched["startDate"])
+
+
+# -- 22 -------------------------------------------------------------------------------------------------------
+WHO_AM_I = {
+    "StartAt": "Who",
+    "States": {
+        "Who": {
+            "Type": "Pass",
+            "Parameters": {"id.$": "$$.Execution.Id", "name.$": "$$.Execution.Name", "input.$": "$$.Execution.Input"},
+            "End": True,
+        }
+    },
+}
+
+
+def test_map_children_have_their_own_execution_context(sfn: Any) -> None:
+    definition = distributed_map(
+        WHO_AM_I, Label="Batches", ItemSelector={"value.$": "$$.Map.Item.Value", "parent.$": "$$.Execution.Id"}
+    )
+    plain_parent = run(sfn, definition, {"items": [7]})
+    (plain,) = json.loads(plain_parent["output"])
+    assert plain["id"] == plain_parent["executionArn"]  # the parent's
+    assert plain["input"] == {"items": [7]}
+
+    with workarounds.applied("map-run-counters", "execution-start-time-string", "map-child-execution-context"):
+        parent = run(sfn, definition, {"items": [7, 8]})
+        started = json.loads(run(sfn, distributed_map(START_TIME), {"items": [1]})["output"])[0]["start"]
+    first, second = json.loads(parent["output"])
+    assert first["input"] == {"value": 7, "parent": parent["executionArn"]}  # ItemSelector: the parent's context
+    assert second["input"] == {"value": 8, "parent": parent["executionArn"]}
+    assert re.fullmatch(r"[0-9a-f-]{36}", first["name"])
+    assert first["name"] != second["name"]
+    execution_arn_prefix = parent["stateMachineArn"].replace(":stateMachine:", ":execution:") + "/Batches:"
+    assert first["id"] == execution_arn_prefix + first["name"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", started)

@@ -10,15 +10,41 @@
 ``job.results()`` yields every succeeded batch's results (consistent reads, S3-stored results
 fetched); ``job.failed_batches()`` is the complete list of failed batches (also when the inline list
 was cut and the full one is in S3). ``job.event`` is the raw combiner input of docs/Interfaces.md.
+
+The combiner's result becomes the execution's output beside the job's summary, within Step
+Functions' 256 KiB: a result that would not fit is written to
+``s3://<resultsBucket>/results/<jobId>/combiner-result.json`` and the handler returns
+``{"resultS3Uri": ..., "resultBytes": n}`` instead (``BurstClient``'s ``job.output()`` reads it back).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from burst_core.results import BatchResult, is_failed, parse_row, query_rows, read_s3_json
+from burst_core.config import RESULTS_PREFIX
+from burst_core.job import STATE_PAYLOAD_LIMIT_BYTES
+from burst_core.persistence import JSON_MIME_TYPE, query_rows
+from burst_core.results import BatchResult, is_failed, parse_row, read_s3_json
+
+# The combiner input's fields that the execution's state does not hold (it takes them from the
+# execution's input): the rest is the summary the result shares the state with.
+_JOB_FIELDS = (
+    "jobId",
+    "datasetStartIndex",
+    "datasetEndIndex",
+    "batchSize",
+    "startTime",
+    "deadline",
+    "jobsTimeoutSecs",
+    "jobParameters",
+    "tasksTableName",
+    "resultsBucket",
+)
+# Room for the execution output's own fields and the Lambda response's metadata.
+RESULT_OVERHEAD_BYTES = 4 * 1024
 
 
 class Job:
@@ -55,7 +81,8 @@ class Job:
         return bool(self.event.get("timedOut"))
 
     def results(self) -> Iterator[BatchResult]:
-        """Every succeeded batch's results, in batch order."""
+        """Every succeeded batch's results, in batch order (InvalidWorkerOutput for an output of an
+        unknown shape, naming the batch)."""
         s3 = self._client("s3")
         for item in query_rows(self._client("dynamodb"), self.event["tasksTableName"], self.job_id):
             if not is_failed(item):
@@ -68,12 +95,29 @@ class Job:
             return list(read_s3_json(self._client("s3"), uri))
         return list(self.event.get("failedBatches") or [])
 
+    def result_limit(self) -> int:
+        """How many bytes of result (as compact JSON) fit beside the job's summary in the execution's state."""
+        summary = {key: value for key, value in self.event.items() if key not in _JOB_FIELDS}
+        used = len(json.dumps(summary, separators=(",", ":")).encode())
+        return STATE_PAYLOAD_LIMIT_BYTES - used - RESULT_OVERHEAD_BYTES
+
+    def store_result(self, result: Any) -> Any:
+        """``result`` itself when it fits the execution's state, else a pointer to it in S3."""
+        body = json.dumps(result, separators=(",", ":")).encode()
+        if len(body) <= self.result_limit():
+            return result
+        key = f"{RESULTS_PREFIX}{self.job_id}/combiner-result.json"
+        bucket = self.event["resultsBucket"]
+        self._client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType=JSON_MIME_TYPE)
+        return {"resultS3Uri": f"s3://{bucket}/{key}", "resultBytes": len(body)}
+
 
 def combiner(fn: Callable[[Job], Any]) -> Callable[[dict[str, Any], Any], Any]:
-    """Turn ``fn(job) -> result`` into a combiner handler."""
+    """Turn ``fn(job) -> result`` into a combiner handler (large results are stored in S3)."""
 
     @functools.wraps(fn)
     def handler(event: dict[str, Any], context: Any) -> Any:
-        return fn(Job(event))
+        job = Job(event)
+        return job.store_result(fn(job))
 
     return handler

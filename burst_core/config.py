@@ -16,15 +16,21 @@ from burst_core.exceptions import ConfigurationError
 ENV_TASKS_TABLE = "TASKS_TABLE_NAME"
 ENV_BATCH_INPUTS_BUCKET = "BATCH_INPUTS_BUCKET"
 ENV_STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
+ENV_EXPRESS_STATE_MACHINE_ARN = "EXPRESS_STATE_MACHINE_ARN"
 ENV_MAX_PARALLELISM = "MAX_PARALLELISM"
 ENV_MAX_BATCHED_JOBS_ITERATIONS = "MAX_BATCHED_JOBS_ITERATIONS"
 ENV_DEFAULT_JOBS_TIMEOUT_SECS = "DEFAULT_JOBS_TIMEOUT_SECS"
 ENV_RESULTS_TTL_DAYS = "RESULTS_TTL_DAYS"
+ENV_STACK_PREFIX = "BURST_STACK_PREFIX"
+ENV_WORKER_FUNCTION_PATTERN = "WORKER_FUNCTION_PATTERN"
 ENV_TRACING = "BURST_TRACING"
 ENV_LOG_LEVEL = "BURST_LOG_LEVEL"
 
 # Defaults, as in the original's .env files.
 DEFAULT_MAX_PARALLELISM = 5000
+# A distributed Map runs at most 10,000 child workflows at once
+# (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html).
+DISTRIBUTED_MAP_MAX_CONCURRENCY = 10_000
 DEFAULT_MAX_BATCHED_JOBS_ITERATIONS = 2
 DEFAULT_JOBS_TIMEOUT_SECS = 3600
 DEFAULT_RESULTS_TTL_DAYS = 7
@@ -65,6 +71,28 @@ class Settings:
     max_batched_jobs_iterations: int = DEFAULT_MAX_BATCHED_JOBS_ITERATIONS
     default_jobs_timeout_secs: int = DEFAULT_JOBS_TIMEOUT_SECS
     results_ttl_days: int = DEFAULT_RESULTS_TTL_DAYS
+    # the same lifecycle with EXPRESS batch workflows ("" : only the one above)
+    express_state_machine_arn: str = ""
+    # The framework's own functions are named "<stack_prefix>-<name>"; workers and combiners must
+    # match worker_function_pattern (an IAM-style pattern of function names, "*" and "?").
+    stack_prefix: str = ""
+    worker_function_pattern: str = "*"
+
+    @property
+    def state_machine_arns(self) -> tuple[str, ...]:
+        """Every lifecycle state machine a job may run on."""
+        return tuple(arn for arn in (self.state_machine_arn, self.express_state_machine_arn) if arn)
+
+    @property
+    def region(self) -> str:
+        """The region of the deployment (from the state machine's ARN)."""
+        parts = self.state_machine_arn.split(":")
+        return parts[3] if len(parts) > 4 else ""
+
+    @property
+    def account(self) -> str:
+        parts = self.state_machine_arn.split(":")
+        return parts[4] if len(parts) > 4 else ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -73,12 +101,18 @@ class Settings:
             tasks_table=_required(env, ENV_TASKS_TABLE),
             batch_inputs_bucket=_required(env, ENV_BATCH_INPUTS_BUCKET),
             state_machine_arn=env.get(ENV_STATE_MACHINE_ARN, ""),
-            max_parallelism=_positive_int(env, ENV_MAX_PARALLELISM, DEFAULT_MAX_PARALLELISM),
+            express_state_machine_arn=env.get(ENV_EXPRESS_STATE_MACHINE_ARN, ""),
+            # batches per round; each round is one Map Run, which runs at most 10,000 children at once
+            max_parallelism=min(
+                _positive_int(env, ENV_MAX_PARALLELISM, DEFAULT_MAX_PARALLELISM), DISTRIBUTED_MAP_MAX_CONCURRENCY
+            ),
             max_batched_jobs_iterations=_positive_int(
                 env, ENV_MAX_BATCHED_JOBS_ITERATIONS, DEFAULT_MAX_BATCHED_JOBS_ITERATIONS
             ),
             default_jobs_timeout_secs=_positive_int(env, ENV_DEFAULT_JOBS_TIMEOUT_SECS, DEFAULT_JOBS_TIMEOUT_SECS),
             results_ttl_days=_positive_int(env, ENV_RESULTS_TTL_DAYS, DEFAULT_RESULTS_TTL_DAYS),
+            stack_prefix=env.get(ENV_STACK_PREFIX, ""),
+            worker_function_pattern=env.get(ENV_WORKER_FUNCTION_PATTERN) or "*",
         )
 
 

@@ -1,6 +1,7 @@
-"""Starting a job: validate, partition, write the first round's batch file, start the execution.
+"""Starting a job: validate, check its functions, partition, write the first round's batch file, start.
 
-Also the ``dispatchNextBatches`` step, which writes the batch file of each later round.
+Also the ``dispatchNextBatches`` step, which ends each round: it deletes the round's batch file and,
+unless the job must stop, writes the next round's (deferred batches first).
 """
 
 from __future__ import annotations
@@ -8,17 +9,35 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from burst_core.config import BATCH_FILES_PREFIX, Settings
-from burst_core.exceptions import InvalidEvent, InvalidJobInput, JobStartFailed, PayloadTooLarge, StorageError
-from burst_core.job import STATE_PAYLOAD_LIMIT_BYTES, deadline_for, iso_timestamp, parse_job_request
+from burst_core.config import BATCH_FILES_PREFIX, DISTRIBUTED_MAP_MAX_CONCURRENCY, Settings
+from burst_core.exceptions import (
+    ConfigurationError,
+    InvalidEvent,
+    InvalidJobInput,
+    JobStartFailed,
+    PayloadTooLarge,
+    StorageError,
+)
+from burst_core.functions import ConcurrencyLimit, LambdaFunctions
+from burst_core.job import (
+    STATE_PAYLOAD_LIMIT_BYTES,
+    JobRequest,
+    deadline_for,
+    integer_field,
+    iso_timestamp,
+    parse_job_request,
+    parse_timestamp,
+)
+from burst_core.monitor import STOP_DEADLINE, STOP_DONE, STOP_MAP_RUN_FAILED, STOP_TOLERANCE, TOLERANCE_EXCEEDED
+from burst_core.orchestration import ExecutionType, choose_execution_type, retry_policy
 from burst_core.partition import Partition, plan_partition
-from burst_core.persistence import STATUS_FAILED, TasksTable
+from burst_core.persistence import BatchStatus, TasksTable
 from burst_core.tracing import subsegment
 
 logger = logging.getLogger(__name__)
@@ -28,13 +47,14 @@ REDRIVE_FIELD = "redriveJobId"
 MAX_REDRIVES = 100
 
 
-def batch_file_key(job_id: str, first_batch_id: int, next_batch_id: int) -> str:
-    return f"{BATCH_FILES_PREFIX}{job_id}/batches-{first_batch_id}-{next_batch_id}.json"
-
-
 def execution_name(job_id: str, redrive: int = 0) -> str:
     """The job's first execution is named after the job; redrive ``n`` is ``<jobId>-redrive-<n>``."""
     return job_id if redrive == 0 else f"{job_id}-redrive-{redrive}"
+
+
+def round_file_key(job_id: str, name: str, index: int) -> str:
+    """The batch file of round ``index`` of execution ``name``."""
+    return f"{BATCH_FILES_PREFIX}{job_id}/{name}/round-{index}.json"
 
 
 def execution_arn(state_machine_arn: str, name: str) -> str:
@@ -58,18 +78,27 @@ def _partition_of(state: Mapping[str, Any]) -> Partition:
         raise InvalidEvent(f"job state lacks a valid partition field: {exc}") from None
 
 
-def latest_execution(stepfunctions: Any, state_machine_arn: str, job_id: str) -> tuple[int, dict[str, Any]] | None:
-    """(redrive number, DescribeExecution answer) of the job's most recent execution, or None if it has
-    none. Other AWS errors propagate as ClientError."""
-    latest: tuple[int, dict[str, Any]] | None = None
-    for redrive in range(MAX_REDRIVES + 1):
-        arn = execution_arn(state_machine_arn, execution_name(job_id, redrive))
+def _describe(stepfunctions: Any, state_machine_arns: Sequence[str], name: str) -> dict[str, Any] | None:
+    for state_machine_arn in state_machine_arns:
         try:
-            latest = (redrive, stepfunctions.describe_execution(executionArn=arn))
+            return dict(stepfunctions.describe_execution(executionArn=execution_arn(state_machine_arn, name)))
         except ClientError as exc:
             if exc.response["Error"]["Code"] not in {"ExecutionDoesNotExist", "InvalidArn"}:
                 raise
+    return None
+
+
+def latest_execution(
+    stepfunctions: Any, state_machine_arns: Sequence[str], job_id: str
+) -> tuple[int, dict[str, Any]] | None:
+    """(redrive number, DescribeExecution answer) of the job's most recent execution, on whichever of the
+    lifecycle state machines it ran, or None if it has none. Other AWS errors propagate as ClientError."""
+    latest: tuple[int, dict[str, Any]] | None = None
+    for redrive in range(MAX_REDRIVES + 1):
+        described = _describe(stepfunctions, state_machine_arns, execution_name(job_id, redrive))
+        if described is None:
             break
+        latest = (redrive, described)
     return latest
 
 
@@ -82,6 +111,23 @@ def _dispatch_output(state: Mapping[str, Any], execution: Mapping[str, Any]) -> 
         "workflowArn": execution["executionArn"],
         "startTime": state["startTime"],
         "deadline": state["deadline"],
+        "batchExecutionType": state["batchExecutionType"],
+        "maxParallelism": state["maxParallelism"],
+        "maxConcurrency": state["maxConcurrency"],
+        "concurrencyLimit": state["concurrencyLimit"],
+    }
+
+
+def _round(index: int, key: str, batch_ids: list[int], next_batch_id: int, carried: int = 0) -> dict[str, Any]:
+    return {
+        "index": index,
+        "more": True,
+        "inputJobsFile": key,
+        "firstBatchId": min(batch_ids),
+        "lastBatchId": max(batch_ids),
+        "nextBatchId": next_batch_id,
+        "carried": carried,
+        "stop": None,
     }
 
 
@@ -95,6 +141,7 @@ class Dispatcher:
         s3: Any,
         stepfunctions: Any,
         dynamodb: Any = None,
+        lambda_client: Any = None,
         now: Callable[[], datetime] = _utcnow,
         new_job_id: Callable[[], str] = lambda: str(uuid.uuid4()),
     ) -> None:
@@ -102,55 +149,87 @@ class Dispatcher:
         self._s3 = s3
         self._sfn = stepfunctions
         self._dynamodb = dynamodb
+        self._lambda = lambda_client
         self._now = now
         self._new_job_id = new_job_id
 
-    def write_round(self, job_id: str, partition: Partition, first_batch_id: int) -> dict[str, Any]:
-        """Write the batch file of the round starting at ``first_batch_id``; returns the round."""
-        first, nxt = partition.round_bounds(first_batch_id)
-        key = batch_file_key(job_id, first, nxt)
-        body = partition.batches_json(first, nxt)
-        with subsegment("write_batch_file", jobId=job_id, batches=nxt - first):
+    # -- batch files ----------------------------------------------------------------------------
+    def _write_batch_file(self, job_id: str, key: str, partition: Partition, batch_ids: list[int]) -> None:
+        with subsegment("write_batch_file", jobId=job_id, batches=len(batch_ids)):
             try:
                 self._s3.put_object(
                     Bucket=self._settings.batch_inputs_bucket,
                     Key=key,
-                    Body=body,
+                    Body=partition.batches_json_for(batch_ids),
                     ContentType="application/json",
                 )
             except ClientError as exc:
                 raise StorageError(
                     f"job {job_id}: cannot write batch file s3://{self._settings.batch_inputs_bucket}/{key}: {exc}"
                 ) from exc
+
+    def _discard_batch_file(self, job_id: str, key: str) -> None:
+        try:
+            self._s3.delete_object(Bucket=self._settings.batch_inputs_bucket, Key=key)
+        except ClientError:  # the lifecycle rule expires it
+            logger.warning(
+                "job %s: could not delete s3://%s/%s", job_id, self._settings.batch_inputs_bucket, key, exc_info=True
+            )
+
+    # -- the job's functions and how they run ------------------------------------------------------
+    def _orchestration(self, request: JobRequest, round_size: int, timeout: int) -> dict[str, Any]:
+        """Check the worker and combiner; the job's child workflow type, retry budget and concurrency."""
+        if self._lambda is None:
+            raise ValueError("dispatch needs a Lambda client to check the job's functions")
+        functions = LambdaFunctions(self._lambda, self._settings)
+        worker = functions.check("workerFunctionName", request.worker_function_name)
+        functions.check("combinerFunctionName", request.combiner_function_name)
+        try:
+            execution_type = choose_execution_type(request.batch_execution_type, worker.timeout_secs)
+        except ValueError as exc:
+            raise InvalidJobInput("batchExecutionType", str(exc)) from None
+        limit: ConcurrencyLimit = functions.concurrency(worker)
+        if limit.limit == 0:
+            raise InvalidJobInput(
+                "workerFunctionName", f"{worker.name} cannot run: {limit.source} is 0 (see PutFunctionConcurrency)"
+            )
+        concurrency = min(round_size, DISTRIBUTED_MAP_MAX_CONCURRENCY, limit.limit or round_size)
         return {
-            "index": first // partition.max_parallelism,
-            "firstBatchId": first,
-            "nextBatchId": nxt,
-            "inputJobsFile": key,
+            "batchExecutionType": execution_type.value,
+            "maxConcurrency": concurrency,
+            "concurrencyLimit": limit.source,
+            "retry": retry_policy(execution_type, worker.timeout_secs, timeout).as_state(),
         }
 
+    def _row_ttl(self, start: datetime) -> str:
+        return str(int((start + timedelta(days=self._settings.results_ttl_days)).timestamp()))
+
+    # -- dispatch ---------------------------------------------------------------------------------
     def dispatch(self, event: Any) -> dict[str, Any]:
         """Validate the request, write round 0 and start the job's execution (named after jobId).
 
         An event ``{"redriveJobId": ...}`` runs a finished job's failed batches again instead.
-        """
+        Nothing is written or started before the request and its functions are checked."""
         if isinstance(event, Mapping) and REDRIVE_FIELD in event:
             return self.redrive(event)
         request = parse_job_request(event)
         settings = self._settings
-        max_parallelism = min(settings.max_parallelism, request.max_parallelism or settings.max_parallelism)
+        round_size = min(settings.max_parallelism, request.max_parallelism or settings.max_parallelism)
         partition = plan_partition(
             request.dataset_start_index,
             request.dataset_end_index,
             request.batch_size,
-            max_parallelism,
+            round_size,
             settings.max_batched_jobs_iterations,
         )
         timeout = request.jobs_timeout_secs or settings.default_jobs_timeout_secs
+        orchestration = self._orchestration(request, round_size, timeout)
         start = self._now()
         job_id = self._new_job_id()
+        name = execution_name(job_id)
         state: dict[str, Any] = {
             "jobId": job_id,
+            "executionName": name,
             "workerFunctionName": request.worker_function_name,
             "combinerFunctionName": request.combiner_function_name,
             "datasetStartIndex": partition.start,
@@ -158,48 +237,71 @@ class Dispatcher:
             "batchSize": partition.batch_size,
             "requestedBatchSize": request.batch_size,
             "numBatches": partition.num_batches,
-            "maxParallelism": max_parallelism,
+            "maxParallelism": round_size,
             "jobsTimeoutSecs": timeout,
             "toleratedPercentageFailure": request.tolerated_percentage_failure,
+            "mapToleratedFailurePercentage": request.tolerated_percentage_failure,
             "jobParameters": request.job_parameters,
             "startTime": iso_timestamp(start),
             "deadline": iso_timestamp(deadline_for(start, timeout)),
             "tasksTableName": settings.tasks_table,
             "batchInputsBucket": settings.batch_inputs_bucket,
+            "rowTtl": self._row_ttl(start),
+            **orchestration,
         }
-        payload_size = len(json.dumps(state, separators=(",", ":")).encode()) + 512  # + round, retry
+        first, nxt = partition.round_bounds(0)
+        batch_ids = list(range(first, nxt))
+        key = round_file_key(job_id, name, 0)
+        state["round"] = _round(0, key, batch_ids, nxt)
+        self._check_size(state)
+        self._write_batch_file(job_id, key, partition, batch_ids)
+        execution = self._start(job_id, name, state)
+        logger.info(
+            "job %s dispatched: %d batches of %d (rounds of %d), %s children, at most %d at once",
+            job_id,
+            partition.num_batches,
+            partition.batch_size,
+            round_size,
+            state["batchExecutionType"],
+            state["maxConcurrency"],
+        )
+        return _dispatch_output(state, execution)
+
+    @staticmethod
+    def _check_size(state: Mapping[str, Any]) -> None:
+        payload_size = len(json.dumps(state, separators=(",", ":")).encode()) + 1024  # + the round's growth
         if payload_size > STATE_PAYLOAD_LIMIT_BYTES:
             raise PayloadTooLarge(
                 "jobParameters",
                 f"the job's state would be {payload_size} bytes, over the "
                 f"Step Functions limit of {STATE_PAYLOAD_LIMIT_BYTES}",
             )
-        state["round"] = self.write_round(job_id, partition, 0)
-        execution = self._start(job_id, execution_name(job_id), state)
-        logger.info(
-            "job %s dispatched: %d batches of %d (rounds of %d)",
-            job_id,
-            partition.num_batches,
-            partition.batch_size,
-            max_parallelism,
-        )
-        return _dispatch_output(state, execution)
+
+    def _state_machine(self, execution_type: str) -> str:
+        """The lifecycle state machine whose batches are child workflows of ``execution_type``."""
+        settings = self._settings
+        if execution_type == ExecutionType.EXPRESS:
+            if not settings.express_state_machine_arn:
+                raise ConfigurationError("EXPRESS_STATE_MACHINE_ARN is not set (it is set by serverless.yml)")
+            return settings.express_state_machine_arn
+        return settings.state_machine_arn
 
     def _start(self, job_id: str, name: str, state: dict[str, Any]) -> dict[str, Any]:
-        settings = self._settings
+        state_machine_arn = self._state_machine(state["batchExecutionType"])
         try:
             with subsegment("start_execution", jobId=job_id):
                 started: dict[str, Any] = self._sfn.start_execution(
-                    stateMachineArn=settings.state_machine_arn, name=name, input=json.dumps(state)
+                    stateMachineArn=state_machine_arn, name=name, input=json.dumps(state)
                 )
         except ClientError as exc:
             self._discard_batch_file(job_id, state["round"]["inputJobsFile"])
-            raise JobStartFailed(f"job {job_id}: cannot start {settings.state_machine_arn}: {exc}") from exc
+            raise JobStartFailed(f"job {job_id}: cannot start {state_machine_arn}: {exc}") from exc
         return started
 
+    # -- redrive ----------------------------------------------------------------------------------
     def _latest_execution(self, job_id: str) -> tuple[int, dict[str, Any]]:
         try:
-            latest = latest_execution(self._sfn, self._settings.state_machine_arn, job_id)
+            latest = latest_execution(self._sfn, self._settings.state_machine_arns, job_id)
         except ClientError as exc:
             raise StorageError(f"job {job_id}: cannot describe its execution: {exc}") from exc
         if latest is None:
@@ -207,8 +309,8 @@ class Dispatcher:
         return latest
 
     def redrive(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        """Run the failed (or never recorded) batches of a finished job again, as a new execution of the
-        same job: their rows are overwritten and the combiner sees the merged results."""
+        """Run the failed, deferred or never recorded batches of a finished job again, as a new execution
+        of the same job: their rows are overwritten and the combiner sees the merged results."""
         unknown = sorted(set(event) - {REDRIVE_FIELD, "jobsTimeoutSecs"})
         if unknown:
             raise InvalidJobInput(
@@ -218,6 +320,7 @@ class Dispatcher:
         job_id = event[REDRIVE_FIELD]
         if not isinstance(job_id, str) or not job_id:
             raise InvalidJobInput(REDRIVE_FIELD, f"expected the jobId of a finished job, got {job_id!r}")
+        override = integer_field(event, "jobsTimeoutSecs", minimum=1)  # as dispatch validates it
         redrive, latest = self._latest_execution(job_id)
         if latest["status"] == "RUNNING":
             raise InvalidJobInput(REDRIVE_FIELD, f"job {job_id} is still running: wait for it or cancel it first")
@@ -226,62 +329,77 @@ class Dispatcher:
         state = dict(json.loads(latest["input"]))
         partition = _partition_of(state)
         recorded: set[int] = set()
-        failed: list[int] = []
+        again: list[int] = []
         for record in TasksTable(self._dynamodb, self._settings.tasks_table).records(job_id):
             recorded.add(record.batch_id)
-            if record.status == STATUS_FAILED:
-                failed.append(record.batch_id)
-        batch_ids = sorted(failed + [b for b in range(partition.num_batches) if b not in recorded])
+            if record.status is not BatchStatus.SUCCEEDED:
+                again.append(record.batch_id)
+        batch_ids = sorted(again + [b for b in range(partition.num_batches) if b not in recorded])
         if not batch_ids:
             raise InvalidJobInput(REDRIVE_FIELD, f"job {job_id} has no failed or missing batch to run again")
-        timeout = event.get("jobsTimeoutSecs") or state["jobsTimeoutSecs"]
-        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
-            raise InvalidJobInput("jobsTimeoutSecs", f"expected a positive integer, got {timeout!r}")
+        timeout = override or int(state["jobsTimeoutSecs"])
+        # the functions may have changed since: check them again, as a new job's
+        request = JobRequest(
+            worker_function_name=state["workerFunctionName"],
+            combiner_function_name=state["combinerFunctionName"],
+            dataset_start_index=partition.start,
+            dataset_end_index=partition.end,
+        )
+        orchestration = self._orchestration(request, partition.max_parallelism, timeout)
         start = self._now()
-        key = f"{BATCH_FILES_PREFIX}{job_id}/redrive-{redrive + 1}.json"
-        try:
-            self._s3.put_object(
-                Bucket=self._settings.batch_inputs_bucket,
-                Key=key,
-                Body=partition.batches_json_for(batch_ids),
-                ContentType="application/json",
-            )
-        except ClientError as exc:
-            raise StorageError(f"job {job_id}: cannot write the redrive batch file {key}: {exc}") from exc
+        name = execution_name(job_id, redrive + 1)
+        key = round_file_key(job_id, name, 0)
         state.update(
+            executionName=name,
             startTime=iso_timestamp(start),
             deadline=iso_timestamp(deadline_for(start, timeout)),
             jobsTimeoutSecs=timeout,
             redrive=redrive + 1,
-            # one map run over the listed batches, then straight to the summary of all rows
-            round={"index": 0, "firstBatchId": 0, "nextBatchId": partition.num_batches, "inputJobsFile": key},
+            redrivenBatches=len(batch_ids),
+            # a redrive's failures do not stop it early: Summarize applies the job's tolerance to all rows
+            mapToleratedFailurePercentage=100,
+            rowTtl=self._row_ttl(start),
+            # one map run over the listed batches (and rounds for those deferred), then the summary
+            round=_round(0, key, batch_ids, partition.num_batches),
+            **orchestration,
         )
-        execution = self._start(job_id, execution_name(job_id, redrive + 1), state)
+        self._write_batch_file(job_id, key, partition, batch_ids)
+        execution = self._start(job_id, name, state)
         logger.info("job %s: redrive %d of %d batches", job_id, redrive + 1, len(batch_ids))
         return {**_dispatch_output(state, execution), "redrive": redrive + 1, "redrivenBatches": len(batch_ids)}
 
-    def _discard_batch_file(self, job_id: str, key: str) -> None:
-        try:
-            self._s3.delete_object(Bucket=self._settings.batch_inputs_bucket, Key=key)
-        except ClientError:  # the lifecycle rule expires it; the start failure is what matters
-            logger.warning(
-                "job %s: could not delete s3://%s/%s", job_id, self._settings.batch_inputs_bucket, key, exc_info=True
-            )
-
+    # -- dispatchNextBatches ----------------------------------------------------------------------
     def next_round(self, state: Mapping[str, Any]) -> dict[str, Any]:
-        """The ``dispatchNextBatches`` step: write the batch file of the round after the current one."""
+        """The ``dispatchNextBatches`` step, after each round's Map Run.
+
+        Deletes the round's batch file. The rounds stop when the Map Run failed (its failures exceeded
+        the tolerance: fail fast), when the deadline has passed, or when no batch is left; otherwise the
+        next round runs the round's deferred batches and as many new ones as fit."""
         job_id = state.get("jobId")
         current = state.get("round")
         if not isinstance(job_id, str) or not isinstance(current, Mapping):
             raise InvalidEvent("dispatchNextBatches event: expected the job state with jobId and round")
         partition = _partition_of(state)
-        return self.write_round(job_id, partition, int(current["nextBatchId"]))
-
-
-def delete_batch_file(s3: Any, event: Mapping[str, Any]) -> dict[str, Any]:
-    """The cleanup step: delete one round's batch file (the bucket's lifecycle rule is the backstop)."""
-    bucket, key = event.get("bucket"), event.get("key")
-    if not isinstance(bucket, str) or not isinstance(key, str) or not key.startswith(BATCH_FILES_PREFIX):
-        raise InvalidEvent(f"cleanup event: expected bucket and a key under {BATCH_FILES_PREFIX}, got {event!r}")
-    s3.delete_object(Bucket=bucket, Key=key)
-    return {"deleted": f"s3://{bucket}/{key}"}
+        self._discard_batch_file(job_id, str(current["inputJobsFile"]))
+        ended = {**current, "more": False, "carried": 0}
+        failure = state.get("mapRunError")
+        if isinstance(failure, Mapping):
+            error = str(failure.get("Error") or "")
+            reason = STOP_TOLERANCE if error == TOLERANCE_EXCEEDED else STOP_MAP_RUN_FAILED
+            return {**ended, "stop": {"reason": reason, "error": error, "cause": str(failure.get("Cause") or "")}}
+        deadline = parse_timestamp(str(state["deadline"]))
+        if self._now() >= deadline:
+            return {**ended, "stop": {"reason": STOP_DEADLINE, "error": None, "cause": None}}
+        table = TasksTable(self._dynamodb, self._settings.tasks_table)
+        carried = table.deferred(job_id, int(current["firstBatchId"]), int(current["lastBatchId"]))
+        first_new = int(current["nextBatchId"])
+        next_new = min(first_new + max(partition.max_parallelism - len(carried), 0), partition.num_batches)
+        batch_ids = carried + list(range(first_new, next_new))
+        if not batch_ids:
+            return {**ended, "stop": {"reason": STOP_DONE, "error": None, "cause": None}}
+        index = int(current["index"]) + 1
+        key = round_file_key(job_id, str(state.get("executionName") or job_id), index)
+        self._write_batch_file(job_id, key, partition, batch_ids)
+        if carried:
+            logger.info("job %s: round %d runs %d deferred batches again", job_id, index, len(carried))
+        return _round(index, key, batch_ids, next_new, len(carried))

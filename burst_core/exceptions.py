@@ -30,11 +30,11 @@ class PayloadTooLarge(InvalidJobInput):
 
 
 class InvalidWorkerOutput(BurstError):
-    """A worker returned something the persist step cannot store."""
+    """A worker's output has a shape that cannot be read as results (see burst_core.results)."""
 
 
 class InvalidEvent(BurstError):
-    """An internal Lambda (persist, monitor, cleanup, dispatchNextBatches) got a malformed event."""
+    """An internal Lambda (dispatchNextBatches, monitor) got a malformed event."""
 
 
 class JobStartFailed(BurstError):

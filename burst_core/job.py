@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from burst_core.exceptions import InvalidJobInput, PayloadTooLarge
+from burst_core.orchestration import ExecutionType
 
 # Step Functions' hard limit on state input/output (256 KiB), and what a job may use of it: the
 # job parameters travel with every batch and to the combiner together with the failed-batch list.
@@ -26,9 +27,9 @@ DEFAULT_BATCH_SIZE = 50
 DEFAULT_TOLERATED_PERCENTAGE_FAILURE = 10.0
 
 # A Lambda function name, partial ARN or full ARN, optionally qualified (AWS's own pattern).
-_FUNCTION_NAME_RE = re.compile(
-    r"^(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?"
-    r"(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?$"
+FUNCTION_NAME_RE = re.compile(
+    r"^(arn:(aws[a-zA-Z-]*)?:lambda:)?(?:(?P<region>[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}):)?"
+    r"(?:(?P<account>\d{12}):)?(function:)?(?P<name>[a-zA-Z0-9-_\.]+)(:(?P<qualifier>\$LATEST|[a-zA-Z0-9-_]+))?$"
 )
 _INTEGER_STRING_RE = re.compile(r"^\s*[+-]?\d+\s*$")
 _NUMBER_STRING_RE = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
@@ -43,6 +44,7 @@ FIELDS = (
     "jobsTimeoutSecs",
     "jobParameters",
     "toleratedPercentageFailure",
+    "batchExecutionType",
 )
 
 
@@ -59,6 +61,8 @@ class JobRequest:
     jobs_timeout_secs: int | None = None
     job_parameters: dict[str, Any] = field(default_factory=dict)
     tolerated_percentage_failure: float = DEFAULT_TOLERATED_PERCENTAGE_FAILURE
+    # None: EXPRESS when the worker fits, else STANDARD (burst_core.orchestration)
+    batch_execution_type: ExecutionType | None = None
 
 
 def _function_name(event: Mapping[str, Any], name: str) -> str:
@@ -68,12 +72,12 @@ def _function_name(event: Mapping[str, Any], name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidJobInput(name, f"expected a non-empty Lambda function name or ARN, got {value!r}")
     value = value.strip()
-    if len(value) > 170 or not _FUNCTION_NAME_RE.match(value):
+    if len(value) > 170 or not FUNCTION_NAME_RE.match(value):
         raise InvalidJobInput(name, f"expected a Lambda function name or ARN, got {value!r}")
     return value
 
 
-def _integer(
+def integer_field(
     event: Mapping[str, Any], name: str, *, minimum: int, default: int | None = None, required: bool = False
 ) -> int | None:
     if name not in event or event[name] is None:
@@ -107,6 +111,16 @@ def _percentage(event: Mapping[str, Any], name: str) -> float:
     if not 0 <= number <= 100:  # also rejects NaN
         raise InvalidJobInput(name, f"expected a number between 0 and 100, got {value!r}")
     return number
+
+
+def _execution_type(event: Mapping[str, Any]) -> ExecutionType | None:
+    value = event.get("batchExecutionType")
+    if value is None or (isinstance(value, str) and value.strip().upper() == "AUTO"):
+        return None
+    choices = ", ".join(member.value for member in ExecutionType)
+    if not isinstance(value, str) or value.strip().upper() not in ExecutionType.__members__:
+        raise InvalidJobInput("batchExecutionType", f"expected one of {choices} or AUTO, got {value!r}")
+    return ExecutionType(value.strip().upper())
 
 
 def _job_parameters(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -149,15 +163,15 @@ def parse_job_request(event: Any) -> JobRequest:
     _reject_unknown_fields(event)
     worker = _function_name(event, "workerFunctionName")
     combiner = _function_name(event, "combinerFunctionName")
-    start = _integer(event, "datasetStartIndex", minimum=0, required=True)
-    end = _integer(event, "datasetEndIndex", minimum=0, required=True)
+    start = integer_field(event, "datasetStartIndex", minimum=0, required=True)
+    end = integer_field(event, "datasetEndIndex", minimum=0, required=True)
     assert start is not None and end is not None  # required=True never returns None
     if end <= start:
         raise InvalidJobInput(
             "datasetEndIndex",
             f"expected an integer greater than datasetStartIndex ({start}), got {end}",
         )
-    batch_size = _integer(event, "batchSize", minimum=1, default=DEFAULT_BATCH_SIZE)
+    batch_size = integer_field(event, "batchSize", minimum=1, default=DEFAULT_BATCH_SIZE)
     assert batch_size is not None
     return JobRequest(
         worker_function_name=worker,
@@ -165,10 +179,11 @@ def parse_job_request(event: Any) -> JobRequest:
         dataset_start_index=start,
         dataset_end_index=end,
         batch_size=batch_size,
-        max_parallelism=_integer(event, "maxParallelism", minimum=1, default=None),
-        jobs_timeout_secs=_integer(event, "jobsTimeoutSecs", minimum=1, default=None),
+        max_parallelism=integer_field(event, "maxParallelism", minimum=1, default=None),
+        jobs_timeout_secs=integer_field(event, "jobsTimeoutSecs", minimum=1, default=None),
         job_parameters=_job_parameters(event),
         tolerated_percentage_failure=_percentage(event, "toleratedPercentageFailure"),
+        batch_execution_type=_execution_type(event),
     )
 
 

@@ -1,17 +1,25 @@
-"""Watching a job: progress between rounds and the summary that decides Combine vs CombineError."""
+"""The job's summary: which batches succeeded, failed (and why), or never ran; Combine or CombineError.
+
+Summarize runs once, after the last round. It reads every batch's record (not its results), and for
+batches that left no row it reads the Map Runs' reports (:mod:`burst_core.mapruns`): a child that
+failed before writing its row (States.DataLimitExceeded, an EXPRESS child's States.Timeout) is
+recorded as failed with that error; one that never started or was aborted is unprocessed. The
+summary is also stored as ``jobs/<jobId>/<execution name>/summary.json`` for clients.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from burst_core.config import BATCH_FILES_PREFIX
 from burst_core.exceptions import InvalidEvent
 from burst_core.job import parse_timestamp
-from burst_core.persistence import STATUS_FAILED, BatchRecord, TasksTable
+from burst_core.mapruns import MapRunResults
+from burst_core.persistence import BatchRecord, BatchStatus, TasksTable
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +30,15 @@ MAX_UNPROCESSED_RANGES = 1000
 NOT_RECORDED_ERROR = "Burst.BatchNotRecorded"
 TOO_MANY_FAILURES = "Burst.TooManyFailures"
 JOB_TIMED_OUT = "Burst.JobTimedOut"
+TOLERANCE_EXCEEDED = "States.ExceedToleratedFailureThreshold"
+# How long a row written by summarize lives (the rows the state machine writes carry the job's ttl).
+FAILURE_ROW_TTL = timedelta(days=7)
+
+# Why the rounds stopped (dispatchNextBatches' round.stop.reason).
+STOP_DONE = "done"
+STOP_DEADLINE = "deadline"
+STOP_TOLERANCE = "toleranceExceeded"
+STOP_MAP_RUN_FAILED = "mapRunFailed"
 
 
 def _utcnow() -> datetime:
@@ -35,22 +52,11 @@ def _field(event: Mapping[str, Any], name: str, kind: type) -> Any:
     return value
 
 
-def progress(event: Mapping[str, Any], table: TasksTable, *, now: Callable[[], datetime] = _utcnow) -> dict[str, Any]:
-    """Between rounds: how many batches are recorded and whether the deadline has passed."""
-    job_id = _field(event, "jobId", str)
-    start = parse_timestamp(_field(event, "startTime", str))
-    deadline = parse_timestamp(_field(event, "deadline", str))
-    current = now()
-    completed = table.count(job_id)
-    return {
-        "completed": completed,
-        "numBatches": _field(event, "numBatches", int),
-        "timedOut": current >= deadline,
-        "elapsedSecs": round((current - start).total_seconds(), 3),
-    }
+def summary_key(job_id: str, execution_name: str) -> str:
+    return f"{BATCH_FILES_PREFIX}{job_id}/{execution_name}/summary.json"
 
 
-def _ranges(ids: Iterable[int]) -> list[list[int]]:
+def ranges(ids: Iterable[int]) -> list[list[int]]:
     """Sorted ids as [first, next) ranges."""
     out: list[list[int]] = []
     for batch_id in ids:
@@ -75,43 +81,64 @@ def _inline_failures(failures: list[dict[str, Any]]) -> tuple[list[dict[str, Any
     return inline, True
 
 
-def summarize(event: Mapping[str, Any], table: TasksTable, *, now: Callable[[], datetime] = _utcnow) -> dict[str, Any]:
-    """After the last round (or at the deadline): which batches succeeded, failed, never ran.
+def _failure(batch_id: int, error: str | None, cause: str | None) -> dict[str, Any]:
+    return {"batchId": batch_id, "error": error or "Unknown", "cause": cause or ""}
 
-    The tolerated failure percentage decides the job's status from these records:
-    ``succeeded`` (go to Combine), ``failed`` or ``timedOut`` (go to CombineError).
+
+def _stop(event: Mapping[str, Any]) -> dict[str, Any]:
+    round_ = event.get("round")
+    stop = round_.get("stop") if isinstance(round_, Mapping) else None
+    return dict(stop) if isinstance(stop, Mapping) else {"reason": STOP_DONE}
+
+
+def summarize(
+    event: Mapping[str, Any],
+    table: TasksTable,
+    map_runs: MapRunResults,
+    *,
+    now: Callable[[], datetime] = _utcnow,
+) -> dict[str, Any]:
+    """After the last round: which batches succeeded, failed, never ran, and the job's status.
+
+    ``succeeded`` (go to Combine) when every batch ran and the failures are within the tolerated
+    percentage; ``failed`` (too many failures, or a round stopped at the Map's failure threshold with
+    batches never started) or ``timedOut`` (the deadline passed with batches never started) otherwise.
     """
     job_id = _field(event, "jobId", str)
     num_batches = _field(event, "numBatches", int)
     tolerated = float(event.get("toleratedPercentageFailure", 10))
     start = parse_timestamp(_field(event, "startTime", str))
     deadline = parse_timestamp(_field(event, "deadline", str))
+    execution_name = str(event.get("executionName") or job_id)
+    stop = _stop(event)
 
-    recorded: set[int] = set()
-    failures: list[dict[str, Any]] = []
-    succeeded = 0
-    for record in table.records(job_id):
-        recorded.add(record.batch_id)
-        if record.status == STATUS_FAILED:
-            failures.append(_failure(record))
-        else:
-            succeeded += 1
-    missing = [batch_id for batch_id in range(num_batches) if batch_id not in recorded]
+    records: dict[int, BatchRecord] = {record.batch_id: record for record in table.records(job_id)}
+    failures = [_failure(r.batch_id, r.error, r.cause) for r in records.values() if r.status is BatchStatus.FAILED]
+    succeeded = sum(1 for r in records.values() if r.status is BatchStatus.SUCCEEDED)
+    unprocessed = {r.batch_id for r in records.values() if r.status is BatchStatus.DEFERRED}
+    missing = [batch_id for batch_id in range(num_batches) if batch_id not in records]
+    if missing:
+        reported = map_runs.failures(job_id)
+        ttl = int((now() + FAILURE_ROW_TTL).timestamp())
+        for batch_id in missing:
+            child = reported.get(batch_id)
+            if child is None or child.aborted:
+                unprocessed.add(batch_id)  # never started, or stopped before it ended
+                continue
+            failures.append(_failure(batch_id, child.error, child.cause))
+            table.record_failure(job_id, batch_id, error=child.error, cause=child.cause, ttl=ttl)
     current = now()
-    timed_out = bool(missing) and current >= deadline
-    unprocessed: list[int] = []
-    if timed_out:
-        unprocessed = missing  # never started: the deadline passed first
-    else:
-        failures.extend(
-            {
-                "batchId": b,
-                "error": NOT_RECORDED_ERROR,
-                "cause": "no result or error was recorded for this batch (its map iteration failed)",
-            }
-            for b in missing
-        )
-        failures.sort(key=lambda failure: int(failure["batchId"]))
+    timed_out = bool(unprocessed) and current >= deadline
+    if unprocessed and not timed_out and stop["reason"] not in (STOP_TOLERANCE,):
+        # no deadline and no failure threshold explains them: they failed with the Map Run's error
+        error = stop.get("error") or NOT_RECORDED_ERROR
+        cause = stop.get("cause") or "no result or error was recorded for this batch (its child workflow never ended)"
+        ttl = int((current + FAILURE_ROW_TTL).timestamp())
+        for batch_id in sorted(unprocessed):
+            failures.append(_failure(batch_id, error, cause))
+            table.record_failure(job_id, batch_id, error=error, cause=cause, ttl=ttl)
+        unprocessed = set()
+    failures.sort(key=lambda failure: int(failure["batchId"]))
     percentage = 100.0 * len(failures) / num_batches
     inline, complete = _inline_failures(failures)
     summary: dict[str, Any] = {
@@ -120,7 +147,7 @@ def summarize(event: Mapping[str, Any], table: TasksTable, *, now: Callable[[], 
         "failedBatchCount": len(failures),
         "failedBatches": inline,
         "unprocessedBatchCount": len(unprocessed),
-        "unprocessedBatches": _ranges(unprocessed)[:MAX_UNPROCESSED_RANGES],
+        "unprocessedBatches": ranges(sorted(unprocessed))[:MAX_UNPROCESSED_RANGES],
         "failurePercentage": round(percentage, 3),
         "toleratedPercentageFailure": tolerated,
         "completed": succeeded == num_batches,
@@ -130,13 +157,21 @@ def summarize(event: Mapping[str, Any], table: TasksTable, *, now: Callable[[], 
         "error": None,
     }
     if not complete:
-        key = f"{BATCH_FILES_PREFIX}{job_id}/failed-batches.json"
-        summary["failedBatchesS3Uri"] = table.put_json_object(key, failures)
+        summary["failedBatchesS3Uri"] = table.put_json_object(
+            f"{BATCH_FILES_PREFIX}{job_id}/failed-batches.json", failures
+        )
     if timed_out:
         summary.update(
             status="timedOut",
             error=JOB_TIMED_OUT,
             message=f"job {job_id} passed its deadline with {len(unprocessed)} of {num_batches} batches not started",
+        )
+    elif unprocessed:
+        summary.update(
+            status="failed",
+            error=TOO_MANY_FAILURES,
+            message=f"job {job_id}: a round's failures exceeded the tolerated {tolerated:g}%, so "
+            f"{len(unprocessed)} of {num_batches} batches never started; {len(failures)} failed",
         )
     elif percentage > tolerated:
         summary.update(
@@ -150,9 +185,6 @@ def summarize(event: Mapping[str, Any], table: TasksTable, *, now: Callable[[], 
             status="succeeded",
             message=f"job {job_id}: {succeeded} of {num_batches} batches succeeded, {len(failures)} failed",
         )
+    table.put_json_object(summary_key(job_id, execution_name), summary)
     logger.info("%s", summary["message"])
     return summary
-
-
-def _failure(record: BatchRecord) -> dict[str, Any]:
-    return {"batchId": record.batch_id, "error": record.error or "Unknown", "cause": record.cause or ""}

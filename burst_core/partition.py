@@ -64,6 +64,8 @@ class Partition:
 
     def batches_json_for(self, batch_ids: list[int]) -> bytes:
         """The JSON array of the given (not necessarily contiguous) batches, e.g. for a redrive."""
+        if batch_ids and batch_ids == list(range(batch_ids[0], batch_ids[0] + len(batch_ids))):
+            return self.batches_json(batch_ids[0], batch_ids[0] + len(batch_ids))
         items = []
         for batch_id in batch_ids:
             batch = self.batch(batch_id)

@@ -10,10 +10,15 @@
     def handler(start, end, job_parameters):  # the batch's range [start, end) -> a list of results
         return [...]
 
-The handler returns ``{"results": [...], "nresults": n}``, or, when the serialised results exceed
-what Step Functions passes on (256 KiB; ``inline_limit_bytes``), writes them to
-``s3://<resultsBucket>/results/<jobId>/<batchId>.json`` and returns ``{"resultsS3Uri": ..., "nresults": n}``.
-Results that are not JSON raise InvalidWorkerOutput, recorded as the batch's error.
+The handler returns ``{"results": [...], "nresults": n}``, or, when the results would not fit in the
+batch's Step Functions state, writes them to ``s3://<resultsBucket>/results/<jobId>/<batchId>.json``
+and returns ``{"resultsS3Uri": ..., "nresults": n}``. Results that are not JSON raise
+InvalidWorkerOutput, recorded as the batch's error.
+
+What fits is computed from the event itself (:func:`inline_limit`): the worker's output joins the
+batch's state (the event's fields, job parameters included) under Step Functions' 256 KiB limit, and
+is then written to the row as a JSON string, which must fit too. An output over the limit fails its
+batch with States.DataLimitExceeded.
 """
 
 from __future__ import annotations
@@ -24,10 +29,14 @@ from collections.abc import Callable
 from typing import Any
 
 from burst_core.exceptions import InvalidWorkerOutput
+from burst_core.job import STATE_PAYLOAD_LIMIT_BYTES
 from burst_core.persistence import JSON_MIME_TYPE, results_key
 
-# Step Functions' state payload limit is 256 KiB; keep room for the rest of the batch's state.
-DEFAULT_INLINE_LIMIT_BYTES = 200 * 1024
+# Room for what the batch's state holds beside the event's fields and the output: the Lambda
+# invocation's response metadata, the retry state, the last error of a retried attempt, timestamps.
+STATE_OVERHEAD_BYTES = 8 * 1024
+# Room for the row write's other parameters (table, key, expression) beside the output string.
+ROW_WRITE_OVERHEAD_BYTES = 4 * 1024
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -38,22 +47,43 @@ def _s3_client() -> Any:
     return boto3.client("s3")
 
 
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":")).encode())
+
+
+def inline_limit(event: dict[str, Any]) -> int:
+    """How many bytes of output (as compact JSON) fit in the state of the batch that ``event`` is for."""
+    return STATE_PAYLOAD_LIMIT_BYTES - _json_size(event) - STATE_OVERHEAD_BYTES
+
+
+def fits_inline(event: dict[str, Any], output: Any) -> bool:
+    """Whether ``output`` fits in the batch's state, and as a JSON string in the row write."""
+    body = json.dumps(output, separators=(",", ":"))
+    as_string = json.dumps(body)  # how the row write carries it: quotes and backslashes escaped
+    return (
+        len(body.encode()) <= inline_limit(event)
+        and len(as_string.encode()) <= STATE_PAYLOAD_LIMIT_BYTES - ROW_WRITE_OVERHEAD_BYTES
+    )
+
+
 def shape_results(
-    event: dict[str, Any], results: Any, *, inline_limit_bytes: int = DEFAULT_INLINE_LIMIT_BYTES, s3: Any = None
+    event: dict[str, Any], results: Any, *, inline_limit_bytes: int | None = None, s3: Any = None
 ) -> dict[str, Any]:
-    """The worker output for ``results`` (inline, or written to S3 when too large)."""
+    """The worker output for ``results``: inline when it fits the batch's state (and is at most
+    ``inline_limit_bytes``, when given), else written to S3."""
     try:
         body = json.dumps(results, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidWorkerOutput(f"batch {event.get('batchId')}: results are not JSON: {exc}") from None
     nresults = len(results) if isinstance(results, list) else 1
-    if len(body.encode()) <= inline_limit_bytes:
-        return {"results": results, "nresults": nresults}
+    output = {"results": results, "nresults": nresults}
+    if fits_inline(event, output) and (inline_limit_bytes is None or len(body.encode()) <= inline_limit_bytes):
+        return output
     bucket = event.get("resultsBucket")
     if not bucket:
         raise InvalidWorkerOutput(
-            f"batch {event.get('batchId')}: results of {len(body)} bytes exceed "
-            f"{inline_limit_bytes} and the event names no resultsBucket to store them"
+            f"batch {event.get('batchId')}: results of {len(body)} bytes do not fit in the batch's state "
+            "and the event names no resultsBucket to store them"
         )
     key = results_key(str(event["jobId"]), int(event["batchId"]))
     (s3 or _s3_client()).put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType=JSON_MIME_TYPE)
@@ -63,7 +93,7 @@ def shape_results(
 def batch_worker(
     fn: Callable[[int, int, dict[str, Any]], Any] | None = None,
     *,
-    inline_limit_bytes: int = DEFAULT_INLINE_LIMIT_BYTES,
+    inline_limit_bytes: int | None = None,
 ) -> Any:
     """Turn ``fn(start, end, job_parameters) -> results`` into a worker handler."""
 
@@ -81,7 +111,7 @@ def batch_worker(
 def item_worker(
     fn: Callable[[int, dict[str, Any]], Any] | None = None,
     *,
-    inline_limit_bytes: int = DEFAULT_INLINE_LIMIT_BYTES,
+    inline_limit_bytes: int | None = None,
 ) -> Any:
     """Turn ``fn(index, job_parameters) -> result or None`` into a worker handler; the batch's results
     are the list of its non-None results, in index order."""

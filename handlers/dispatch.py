@@ -8,17 +8,20 @@ from burst_core.dispatch import Dispatcher
 runtime.init()
 
 
-def _dispatcher(**clients: Any) -> Dispatcher:
+def _dispatcher() -> Dispatcher:
     return Dispatcher(
-        runtime.settings(), s3=runtime.client("s3"), stepfunctions=runtime.client("stepfunctions"), **clients
+        runtime.settings(),
+        s3=runtime.client("s3"),
+        stepfunctions=runtime.client("stepfunctions"),
+        dynamodb=runtime.client("dynamodb"),
+        lambda_client=runtime.client("lambda"),
     )
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    # DynamoDB only for redrives (which read the job's rows); dispatchNextBatches never needs it
-    return _dispatcher(dynamodb=runtime.client("dynamodb")).dispatch(event)
+    return _dispatcher().dispatch(event)
 
 
 def next_batches(event: Any, context: Any) -> dict[str, Any]:
-    """dispatchNextBatches: write the next round's batch file; returns the new round."""
+    """dispatchNextBatches: delete the finished round's file and write the next round's, if any."""
     return _dispatcher().next_round(event)

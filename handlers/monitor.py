@@ -1,21 +1,16 @@
-"""monitor: progress between rounds, and the summary that decides Combine or CombineError."""
+"""monitor: the summary of a finished job's batches that decides Combine or CombineError."""
 
 from typing import Any
 
 from burst_core import monitor, runtime
+from burst_core.mapruns import MapRunResults
 from burst_core.persistence import TasksTable
 
 runtime.init()
 
 
-def _table() -> TasksTable:
-    settings = runtime.settings()
-    return TasksTable(
-        runtime.client("dynamodb"), settings.tasks_table, runtime.client("s3"), settings.batch_inputs_bucket
-    )
-
-
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    if isinstance(event, dict) and event.get("action") == "summarize":
-        return monitor.summarize(event, _table())
-    return monitor.progress(event, _table())
+    settings = runtime.settings()
+    s3 = runtime.client("s3")
+    table = TasksTable(runtime.client("dynamodb"), settings.tasks_table, s3, settings.batch_inputs_bucket)
+    return monitor.summarize(event, table, MapRunResults(s3, settings.batch_inputs_bucket))

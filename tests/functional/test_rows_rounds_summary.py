@@ -1,29 +1,21 @@
+"""The rows the state machine writes, the end of each round (dispatchNextBatches) and the summary."""
+
 import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from burst_core import monitor
-from burst_core.exceptions import InvalidEvent
+from burst_core.exceptions import InvalidEvent, InvalidWorkerOutput
 from burst_core.job import iso_timestamp
-from burst_core.persistence import MAX_INLINE_RESULTS_BYTES, TasksTable
-from handlers import cleanup as cleanup_handler
+from burst_core.mapruns import map_runs_prefix
+from burst_core.results import parse_row
+from handlers import dispatch as dispatch_handler
 from handlers import monitor as monitor_handler
-from handlers import persist as persist_handler
 
-from .conftest import BUCKET, TABLE
+from .conftest import BUCKET, COMBINER, WORKER
 
-
-def persist(job_id, batch_id, output, ctx, **extra):
-    event = {
-        "jobId": job_id,
-        "batchId": batch_id,
-        "startedAt": "2026-01-01T00:00:00.000Z",
-        "endedAt": "2026-01-01T00:00:01.500Z",
-        "output": output,
-        **extra,
-    }
-    return persist_handler.handler(event, ctx)
+JOB = {"workerFunctionName": WORKER, "combinerFunctionName": COMBINER, "datasetStartIndex": 0, "datasetEndIndex": 1000}
 
 
 def attr(row, name):
@@ -31,169 +23,275 @@ def attr(row, name):
     return value.get("S", value.get("N"))
 
 
-def test_persist_writes_the_row(stack, lambda_context):
-    out = persist("job-1", 3, {"results": [{"id": 1}, {"id": 2}]}, lambda_context)
-    assert out == {"status": "succeeded", "nresults": 2, "spilled": False}
+# -- rows --------------------------------------------------------------------------------------------------
+def test_a_batch_row_holds_the_workers_output_as_json(stack):
+    stack.succeed("job-1", 3, {"results": [{"id": 1}, {"id": 2}]}, attempt=2)
     (row,) = stack.rows("job-1")
     assert attr(row, "batchId") == "3"
-    assert json.loads(attr(row, "results")) == [{"id": 1}, {"id": 2}]
-    assert attr(row, "nresults") == "2"
-    assert attr(row, "resultsMimeType") == "application/json"
     assert attr(row, "status") == "succeeded"
+    assert json.loads(attr(row, "output")) == {"results": [{"id": 1}, {"id": 2}]}
+    assert attr(row, "attempt") == "2"
     assert attr(row, "startedAt") == "2026-01-01T00:00:00.000Z"
-    assert int(attr(row, "ttl")) > datetime.now(UTC).timestamp() + 6 * 86400
-
-
-def test_plain_json_output_is_the_results(stack, lambda_context):
-    persist("job-1", 0, [1, 2, 3], lambda_context)
-    persist("job-1", 1, 42, lambda_context)
-    rows = stack.rows("job-1")
-    assert [json.loads(attr(r, "results")) for r in rows] == [[1, 2, 3], 42]
-    assert [attr(r, "nresults") for r in rows] == ["3", "1"]
-
-
-def test_persisting_twice_leaves_one_row(stack, lambda_context):
-    persist("job-1", 7, {"results": [1]}, lambda_context)
-    persist("job-1", 7, {"results": [1]}, lambda_context)
-    assert len(stack.rows("job-1")) == 1
-
-
-def test_large_results_spill_to_s3(stack, lambda_context):
-    big = ["x" * 1000] * (MAX_INLINE_RESULTS_BYTES // 1000 + 10)
-    out = persist("job-2", 0, {"results": big}, lambda_context)
-    assert out["spilled"] is True
-    (row,) = stack.rows("job-2")
-    assert "results" not in row
-    uri = attr(row, "resultsS3Uri")
-    assert uri == f"s3://{BUCKET}/results/job-2/0.json"
-    body = stack.s3.get_object(Bucket=BUCKET, Key="results/job-2/0.json")["Body"].read()
-    assert json.loads(body) == big
-
-
-def test_results_written_by_the_worker_are_recorded_by_pointer(stack, lambda_context):
-    persist("job-3", 0, {"resultsS3Uri": "s3://b/k.json", "nresults": 5}, lambda_context)
-    (row,) = stack.rows("job-3")
-    assert (attr(row, "resultsS3Uri"), attr(row, "nresults")) == ("s3://b/k.json", "5")
-
-
-def test_original_contract_worker_row_is_kept(stack, lambda_context):
-    stack.dynamodb.put_item(
-        TableName=TABLE,
-        Item={"jobId": {"S": "job-4"}, "batchId": {"N": "2"}, "results": {"S": "[9]"}, "ttl": {"N": "123"}},
-    )
-    out = persist("job-4", 2, None, lambda_context)
-    assert out["selfPersisted"] is True
-    (row,) = stack.rows("job-4")
-    assert (attr(row, "results"), attr(row, "ttl"), attr(row, "status")) == ("[9]", "123", "succeeded")
-    assert attr(row, "endedAt") == "2026-01-01T00:00:01.500Z"
-
-
-def test_failure_is_recorded_with_error_and_cause(stack, lambda_context):
-    event = {
-        "jobId": "job-5",
-        "batchId": 1,
-        "startedAt": None,
-        "endedAt": None,
-        "error": "ValueError",
-        "cause": '{"errorMessage": "bad pixel"}',
-    }
-    persist_handler.handler(event, lambda_context)
-    (row,) = stack.rows("job-5")
-    assert (attr(row, "status"), attr(row, "error")) == ("failed", "ValueError")
-    assert "bad pixel" in attr(row, "cause")
+    assert attr(row, "endedAt").endswith("Z")
+    result = parse_row(row, stack.s3)
+    assert (result.results, result.nresults) == ([{"id": 1}, {"id": 2}], 2)
 
 
 @pytest.mark.parametrize(
-    "output",
+    ("output", "results", "nresults", "mime"),
     [
-        {"results": [1], "nresults": "two"},
-        {"resultsS3Uri": "http://not-s3"},
-        {"results": {"a": 1}, "resultsMimeType": "text/csv"},
+        ([1, 2, 3], [1, 2, 3], 3, "application/json"),
+        ({"a": 1}, {"a": 1}, 1, "application/json"),
+        ({"results": "i,s\n1,0.5\n", "resultsMimeType": "text/csv", "nresults": 1}, "i,s\n1,0.5\n", 1, "text/csv"),
+        ({"results": "", "resultsMimeType": "text/plain", "nresults": 0}, "", 0, "text/plain"),
     ],
 )
-def test_invalid_worker_output_becomes_a_failed_batch(stack, lambda_context, output):
-    persist("job-6", 0, output, lambda_context)
-    (row,) = stack.rows("job-6")
-    assert (attr(row, "status"), attr(row, "error")) == ("failed", "Burst.InvalidWorkerOutput")
+def test_every_documented_output_shape_reads_back(stack, output, results, nresults, mime):
+    stack.succeed("job-2", 0, output)
+    result = parse_row(stack.rows("job-2")[0], stack.s3)
+    assert (result.results, result.nresults, result.mime_type) == (results, nresults, mime)
+
+
+def test_results_the_worker_wrote_to_s3_are_read_from_there(stack):
+    stack.s3.put_object(Bucket=BUCKET, Key="results/job-3/0.json", Body=json.dumps(["big"] * 5).encode())
+    stack.succeed("job-3", 0, {"resultsS3Uri": f"s3://{BUCKET}/results/job-3/0.json", "nresults": 5})
+    result = parse_row(stack.rows("job-3")[0], stack.s3)
+    assert (result.results, result.nresults, result.results_s3_uri) == (
+        ["big"] * 5,
+        5,
+        f"s3://{BUCKET}/results/job-3/0.json",
+    )
 
 
 @pytest.mark.parametrize(
-    "event",
-    [{"batchId": 1, "output": 1}, {"jobId": "j", "batchId": "1", "output": 1}, {"jobId": "j", "batchId": 1}, [1]],
+    ("output", "message"),
+    [
+        ({"results": [1], "nresults": "two"}, "batch 0: nresults must be an integer, got 'two'"),
+        ({"resultsS3Uri": "bucket/key"}, "batch 0: resultsS3Uri must look like s3://bucket/key"),
+        ({"results": [1], "resultsMimeType": "text/csv"}, "batch 0: results of type text/csv must be a string"),
+        ({"results": [1], "resultsMimeType": ""}, "batch 0: resultsMimeType must be a non-empty string"),
+    ],
 )
-def test_malformed_persist_events_are_refused(stack, lambda_context, event):
-    with pytest.raises(InvalidEvent):
-        persist_handler.handler(event, lambda_context)
+def test_an_output_of_an_unknown_shape_is_an_error_naming_the_batch(stack, output, message):
+    stack.succeed("job-4", 0, output)
+    with pytest.raises(InvalidWorkerOutput, match=message):
+        parse_row(stack.rows("job-4")[0], stack.s3)
 
 
-def job_event(job_id, num_batches, *, deadline_in=3600, **extra):
+def test_an_original_contract_workers_own_row_is_kept(stack):
+    # the worker wrote its row itself (the original's contract) and returned nothing
+    stack.dynamodb.put_item(
+        TableName="janelia-burst-compute-test-tasks",
+        Item={
+            "jobId": {"S": "job-5"},
+            "batchId": {"N": "0"},
+            "results": {"S": json.dumps([7, 8])},
+            "nresults": {"N": "2"},
+            "ttl": {"N": "5"},
+        },
+    )
+    stack.succeed("job-5", 0, None)
+    (row,) = stack.rows("job-5")
+    assert (attr(row, "status"), attr(row, "ttl")) == ("succeeded", "5")  # its own ttl kept
+    result = parse_row(row, stack.s3)
+    assert (result.results, result.nresults) == ([7, 8], 2)
+
+
+def test_writing_a_batch_twice_leaves_one_row(stack):
+    stack.fail("job-6", 0, "ValueError", "first run")
+    stack.succeed("job-6", 0, [1])  # e.g. a redrive, or an EXPRESS child run twice
+    (row,) = stack.rows("job-6")
+    assert attr(row, "status") == "succeeded"
+    assert "error" not in row and "cause" not in row
+
+
+def test_a_failed_batch_is_recorded_with_error_and_cause(stack):
+    stack.fail("job-7", 4, "ValueError", '{"errorMessage": "corrupt image"}')
+    (row,) = stack.rows("job-7")
+    assert (attr(row, "status"), attr(row, "error")) == ("failed", "ValueError")
+    assert json.loads(attr(row, "cause")) == {"errorMessage": "corrupt image"}
+    assert "output" not in row
+
+
+# -- dispatchNextBatches -----------------------------------------------------------------------------------
+def start(stack, ctx, monkeypatch, **job):
+    monkeypatch.setenv("MAX_PARALLELISM", "4")
+    out = dispatch_handler.handler({**JOB, "batchSize": 100, **job}, ctx)
+    return json.loads(stack.sfn.describe_execution(executionArn=out["workflowArn"])["input"])
+
+
+def test_next_round_deletes_the_finished_file_and_writes_the_following_batches(stack, lambda_context, monkeypatch):
+    state = start(stack, lambda_context, monkeypatch)
+    job_id = state["jobId"]
+    nxt = dispatch_handler.next_batches(state, lambda_context)
+    assert nxt == {
+        "index": 1,
+        "more": True,
+        "inputJobsFile": f"jobs/{job_id}/{job_id}/round-1.json",
+        "firstBatchId": 4,
+        "lastBatchId": 7,
+        "nextBatchId": 8,
+        "carried": 0,
+        "stop": None,
+    }
+    assert stack.keys("jobs/") == [nxt["inputJobsFile"]]  # round 0's file is gone
+    batches = json.loads(stack.s3.get_object(Bucket=BUCKET, Key=nxt["inputJobsFile"])["Body"].read())
+    assert [b["batchId"] for b in batches] == [4, 5, 6, 7]
+    assert batches[-1]["endIndex"] == 1000
+
+
+def test_deferred_batches_run_first_in_the_next_round(stack, lambda_context, monkeypatch):
+    state = start(stack, lambda_context, monkeypatch)
+    job_id = state["jobId"]
+    for batch_id in (0, 2):
+        stack.succeed(job_id, batch_id, [batch_id])
+    for batch_id in (1, 3):
+        stack.defer(job_id, batch_id)
+    nxt = dispatch_handler.next_batches(state, lambda_context)
+    assert (nxt["carried"], nxt["firstBatchId"], nxt["lastBatchId"], nxt["nextBatchId"]) == (2, 1, 5, 6)
+    batches = json.loads(stack.s3.get_object(Bucket=BUCKET, Key=nxt["inputJobsFile"])["Body"].read())
+    assert [b["batchId"] for b in batches] == [1, 3, 4, 5]  # a round still holds at most 4 batches
+
+
+def test_rounds_stop_when_nothing_is_left(stack, lambda_context, monkeypatch):
+    state = start(stack, lambda_context, monkeypatch)
+    state["round"] = {**state["round"], "firstBatchId": 4, "lastBatchId": 7, "nextBatchId": 8}
+    nxt = dispatch_handler.next_batches(state, lambda_context)
+    assert (nxt["more"], nxt["stop"]) == (False, {"reason": "done", "error": None, "cause": None})
+
+
+def test_rounds_stop_at_the_deadline(stack, lambda_context, monkeypatch):
+    state = start(stack, lambda_context, monkeypatch)
+    state["deadline"] = iso_timestamp(datetime.now(UTC) - timedelta(seconds=1))
+    nxt = dispatch_handler.next_batches(state, lambda_context)
+    assert (nxt["more"], nxt["stop"]["reason"]) == (False, "deadline")
+    assert stack.keys("jobs/") == []
+
+
+def test_rounds_stop_when_the_map_run_exceeded_the_tolerance(stack, lambda_context, monkeypatch):
+    state = start(stack, lambda_context, monkeypatch)
+    state["mapRunError"] = {"Error": "States.ExceedToleratedFailureThreshold", "Cause": "too many"}
+    nxt = dispatch_handler.next_batches(state, lambda_context)
+    assert (nxt["more"], nxt["stop"]) == (
+        False,
+        {"reason": "toleranceExceeded", "error": "States.ExceedToleratedFailureThreshold", "cause": "too many"},
+    )
+
+
+def test_next_round_rejects_a_malformed_state(stack, lambda_context):
+    with pytest.raises(InvalidEvent, match="dispatchNextBatches event"):
+        dispatch_handler.next_batches({"jobId": "x"}, lambda_context)
+
+
+# -- summary -----------------------------------------------------------------------------------------------
+def job_event(job_id, num_batches, deadline_in=60, stop="done", **extra):
     now = datetime.now(UTC)
     return {
+        "action": "summarize",
         "jobId": job_id,
+        "executionName": job_id,
         "numBatches": num_batches,
         "startTime": iso_timestamp(now - timedelta(seconds=5)),
         "deadline": iso_timestamp(now + timedelta(seconds=deadline_in)),
+        "round": {"stop": {"reason": stop, "error": None, "cause": None}},
         **extra,
     }
 
 
-def test_monitor_counts_across_pages(stack, lambda_context):
-    # ~40 rows of 60 KB: more than one 1 MB query page
-    for batch_id in range(40):
-        persist("job-7", batch_id, {"results": "y" * 60_000, "resultsMimeType": "text/plain"}, lambda_context)
-    pages = list(TasksTable(stack.dynamodb, TABLE)._query_pages("job-7", Select="COUNT"))
-    assert len(pages) > 1
-    out = monitor_handler.handler(job_event("job-7", 50), lambda_context)
-    assert out["completed"] == 40
-    assert out["timedOut"] is False
-    assert out["elapsedSecs"] >= 5
-
-
-def test_monitor_reports_the_deadline(stack, lambda_context):
-    out = monitor_handler.handler(job_event("job-8", 5, deadline_in=-1), lambda_context)
-    assert (out["completed"], out["timedOut"]) == (0, True)
+def map_run_report(stack, job_id, failed):
+    """What a Map Run's ResultWriter writes for failed children (docs: input-output-resultwriter)."""
+    prefix = f"{map_runs_prefix(job_id)}0123-run/"
+    entries = [
+        {
+            "Input": json.dumps({"batchId": b, "jobId": job_id}),
+            "Status": status,
+            "Error": error,
+            "Cause": cause,
+            "StopDate": "2026-01-01T00:00:05.000Z",
+        }
+        for b, status, error, cause in failed
+    ]
+    stack.s3.put_object(Bucket=BUCKET, Key=prefix + "FAILED_0.json", Body=json.dumps(entries).encode())
+    manifest = {
+        "ResultFiles": {"FAILED": [{"Key": prefix + "FAILED_0.json", "Size": 1}], "SUCCEEDED": [], "PENDING": []}
+    }
+    stack.s3.put_object(Bucket=BUCKET, Key=prefix + "manifest.json", Body=json.dumps(manifest).encode())
 
 
 def test_summary_within_tolerance(stack, lambda_context):
     for batch_id in range(19):
-        persist("job-9", batch_id, [batch_id], lambda_context)
-    persist_handler.handler({"jobId": "job-9", "batchId": 19, "error": "KeyError", "cause": "boom"}, lambda_context)
-    out = monitor_handler.handler(
-        job_event("job-9", 20, action="summarize", toleratedPercentageFailure=10), lambda_context
-    )
+        stack.succeed("job-9", batch_id, [batch_id])
+    stack.fail("job-9", 19, "KeyError", "boom")
+    out = monitor_handler.handler(job_event("job-9", 20, toleratedPercentageFailure=10), lambda_context)
     assert out["status"] == "succeeded"
     assert out["failedBatches"] == [{"batchId": 19, "error": "KeyError", "cause": "boom"}]
     assert (out["succeededBatches"], out["failedBatchCount"], out["completed"]) == (19, 1, False)
     assert out["failurePercentage"] == 5.0
+    stored = json.loads(stack.s3.get_object(Bucket=BUCKET, Key="jobs/job-9/job-9/summary.json")["Body"].read())
+    assert stored == out
 
 
-def test_summary_above_tolerance_counts_missing_rows_as_failed(stack, lambda_context):
-    persist("job-10", 0, [0], lambda_context)
-    out = monitor_handler.handler(
-        job_event("job-10", 3, action="summarize", toleratedPercentageFailure=50), lambda_context
+def test_a_child_that_failed_before_writing_its_row_is_recorded_with_its_error(stack, lambda_context):
+    stack.succeed("job-10", 0, [0])
+    cause = "The state/task 'ExecuteBatch' returned a result with a size exceeding the maximum number of bytes"
+    map_run_report(
+        stack,
+        "job-10",
+        [(1, "FAILED", "States.DataLimitExceeded", cause), (2, "TIMED_OUT", "States.Timeout", "over 5 minutes")],
     )
-    assert out["status"] == "failed"
-    assert out["error"] == "Burst.TooManyFailures"
-    assert [f["batchId"] for f in out["failedBatches"]] == [1, 2]
-    assert {f["error"] for f in out["failedBatches"]} == {monitor.NOT_RECORDED_ERROR}
+    out = monitor_handler.handler(job_event("job-10", 3, toleratedPercentageFailure=100), lambda_context)
+    assert out["status"] == "succeeded"
+    assert [(f["batchId"], f["error"]) for f in out["failedBatches"]] == [
+        (1, "States.DataLimitExceeded"),
+        (2, "States.Timeout"),
+    ]
+    rows = {int(attr(r, "batchId")): r for r in stack.rows("job-10")}
+    assert (attr(rows[1], "status"), attr(rows[1], "error"), attr(rows[1], "cause")) == (
+        "failed",
+        "States.DataLimitExceeded",
+        cause,
+    )
 
 
-def test_summary_after_the_deadline_reports_unprocessed_batches(stack, lambda_context):
-    persist("job-11", 0, [0], lambda_context)
-    persist("job-11", 4, [4], lambda_context)
-    out = monitor_handler.handler(job_event("job-11", 6, deadline_in=-1, action="summarize"), lambda_context)
+def test_batches_never_started_after_a_round_exceeded_the_tolerance(stack, lambda_context):
+    for batch_id in range(3):
+        stack.fail("job-11", batch_id, "ValueError", "bad")
+    map_run_report(stack, "job-11", [(3, "ABORTED", "States.Aborted", "")])  # stopped while it ran
+    out = monitor_handler.handler(job_event("job-11", 10, stop="toleranceExceeded"), lambda_context)
+    assert (out["status"], out["error"]) == ("failed", "Burst.TooManyFailures")
+    assert (out["failedBatchCount"], out["unprocessedBatchCount"], out["succeededBatches"]) == (3, 7, 0)
+    assert out["unprocessedBatches"] == [[3, 10]]
+    assert "7 of 10 batches never started" in out["message"]
+
+
+def test_summary_after_the_deadline_reports_unprocessed_and_deferred_batches(stack, lambda_context):
+    stack.succeed("job-12", 0, [0])
+    stack.defer("job-12", 1)
+    stack.succeed("job-12", 4, [4])
+    out = monitor_handler.handler(job_event("job-12", 6, deadline_in=-1, stop="deadline"), lambda_context)
     assert (out["status"], out["timedOut"], out["error"]) == ("timedOut", True, "Burst.JobTimedOut")
     assert out["unprocessedBatches"] == [[1, 4], [5, 6]]
     assert out["unprocessedBatchCount"] == 4
     assert out["failedBatches"] == []
 
 
+def test_batches_left_unexplained_are_failures_named_after_the_map_runs_error(stack, lambda_context):
+    stack.succeed("job-13", 0, [0])
+    event = job_event("job-13", 3, toleratedPercentageFailure=50, stop="mapRunFailed")
+    event["round"]["stop"].update(error="States.ItemReaderFailed", cause="cannot read the batch file")
+    out = monitor_handler.handler(event, lambda_context)
+    assert (out["status"], out["error"]) == ("failed", "Burst.TooManyFailures")
+    assert [(f["batchId"], f["error"]) for f in out["failedBatches"]] == [
+        (1, "States.ItemReaderFailed"),
+        (2, "States.ItemReaderFailed"),
+    ]
+    assert len(stack.rows("job-13")) == 3  # recorded: clients see the same picture
+
+
 def test_long_failure_lists_spill_to_s3(stack, lambda_context):
     for batch_id in range(120):
-        persist_handler.handler(
-            {"jobId": "job-12", "batchId": batch_id, "error": "E", "cause": "c" * 3000}, lambda_context
-        )
-    out = monitor_handler.handler(job_event("job-12", 120, action="summarize"), lambda_context)
+        stack.fail("job-14", batch_id, "E", "c" * 3000)
+    out = monitor_handler.handler(job_event("job-14", 120), lambda_context)
     assert out["failedBatchCount"] == 120
     assert 0 < len(out["failedBatches"]) < 120
     assert all(len(f["cause"]) == monitor.INLINE_CAUSE_CHARS for f in out["failedBatches"])
@@ -206,21 +304,3 @@ def test_long_failure_lists_spill_to_s3(stack, lambda_context):
 def test_monitor_rejects_a_malformed_event(stack, lambda_context):
     with pytest.raises(InvalidEvent, match="monitor event: deadline"):
         monitor_handler.handler({"jobId": "j", "numBatches": 1, "startTime": "2026-01-01T00:00:00Z"}, lambda_context)
-
-
-def test_cleanup_deletes_the_batch_file(stack, lambda_context):
-    stack.s3.put_object(Bucket=BUCKET, Key="jobs/j/batches-0-1.json", Body=b"[]")
-    cleanup_handler.handler({"bucket": BUCKET, "key": "jobs/j/batches-0-1.json"}, lambda_context)
-    assert stack.keys() == []
-
-
-def test_cleanup_only_touches_job_files(stack, lambda_context):
-    with pytest.raises(InvalidEvent, match="key under jobs/"):
-        cleanup_handler.handler({"bucket": BUCKET, "key": "results/j/0.json"}, lambda_context)
-
-
-def test_empty_text_results_stay_empty(stack, lambda_context):
-    persist("job-e", 0, {"results": "", "resultsMimeType": "text/plain", "nresults": 0}, lambda_context)
-    (row,) = stack.rows("job-e")
-    assert attr(row, "results") == ""
-    assert attr(row, "resultsMimeType") == "text/plain"

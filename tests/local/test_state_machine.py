@@ -1,8 +1,8 @@
 """A distributed Map over an S3 JSON file whose children call a deployed Lambda function, on the endpoint.
 
 The definition uses what the service's job lifecycle uses: ItemReader (S3 JSON), ItemSelector with
-$$.Map.Item.Value, MaxConcurrencyPath, an integer ToleratedFailurePercentage, ResultWriter, Pass with
-$$.State.EnteredTime, Choice on timestamps, lambda:invoke with FunctionName.$, Catch, States.MathAdd,
+$$.Map.Item.Value, MaxConcurrencyPath, an integer ToleratedFailurePercentage, ResultWriter, Choice on
+$$.State.EnteredTime timestamps, lambda:invoke with FunctionName.$, Catch, States.MathAdd,
 States.ArrayGetItem, States.MathRandom, States.Format, States.JsonToString, Wait SecondsPath, and Fail with
 ErrorPath/CausePath.
 """
@@ -28,14 +28,26 @@ from tests.local.support import (
 BUCKET = "burst-local-sfn-tests"
 ROLE = "arn:aws:iam::123456789012:role/burst-local-sfn"
 LAMBDA_ERRORS_TO_RETRY = ["Lambda.TooManyRequestsException", "Sandbox.Timedout", "ValueError"]
+# waits of States.MathRandom(1, 2) = 1 s; at most 3 attempts
+RETRY = {"attempt": 0, "failures": 0, "caps": [2, 2], "ramp": 2, "maxCap": 2, "maxAttempts": 3, "maxFailures": 3}
 
 
 def lifecycle_definition() -> dict[str, Any]:
     child = {
-        "StartAt": "StampStart",
+        "StartAt": "BeforeDeadline",
         "States": {
             # the deadline guard and the retry loop as the service defines them
-            **lifecycle_child_states("StampStart", "BeforeDeadline", "PastDeadline", "PlanRetry", "Jitter", "Backoff"),
+            **lifecycle_child_states(
+                "BeforeDeadline",
+                "PastDeadline",
+                "RetryThrottled",
+                "ThrottledGate",
+                "RetryFailed",
+                "FailedGate",
+                "RampWait",
+                "SteadyWait",
+                "Backoff",
+            ),
             "ExecuteBatch": {
                 "Type": "Task",
                 "Resource": "arn:aws:states:::lambda:invoke",
@@ -56,17 +68,14 @@ def lifecycle_definition() -> dict[str, Any]:
                 "ResultSelector": {"output.$": "$.Payload"},
                 "ResultPath": "$.worker",
                 "Catch": [
-                    {"ErrorEquals": LAMBDA_ERRORS_TO_RETRY, "ResultPath": "$.failure", "Next": "PlanRetry"},
-                    {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "GiveUp"},
+                    {"ErrorEquals": LAMBDA_ERRORS_TO_RETRY, "ResultPath": "$.failure", "Next": "RetryFailed"},
+                    {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "RecordFailure"},
                 ],
                 "End": True,
             },
-            "RetryOrGiveUp": {
-                "Type": "Choice",
-                "Choices": [{"Variable": "$.retry.attempt", "NumericGreaterThanEquals": 3, "Next": "GiveUp"}],
-                "Default": "Jitter",
-            },
-            "GiveUp": {"Type": "Pass", "End": True},
+            # where the service writes the batch's row
+            "RecordFailure": {"Type": "Pass", "End": True},
+            "Defer": {"Type": "Pass", "End": True},
         },
     }
     return {
@@ -88,7 +97,7 @@ def lifecycle_definition() -> dict[str, Any]:
                     "deadline.$": "$.deadline",
                     "bucket.$": "$.bucket",
                     "prefix.$": "$.prefix",
-                    "retry": {"attempt": 0, "backoffCaps": [1, 1, 1]},
+                    "retry": RETRY,
                 },
                 "MaxConcurrencyPath": "$.maxParallelism",
                 "ToleratedFailurePercentage": 100,
@@ -178,7 +187,7 @@ def records(endpoint: Endpoint, prefix: str) -> dict[int, dict[str, Any]]:
 
 def test_distributed_map_runs_children_concurrently(endpoint: Endpoint, lifecycle: dict[str, str]) -> None:
     items = [{"item": i, "seconds": 1.0, "failAttempts": 0} for i in range(8)]
-    items[5]["failAttempts"] = 1  # fails once, caught, retried after a Wait of States.MathRandom(1, 1) s
+    items[5]["failAttempts"] = 1  # fails once, caught, retried after a Wait of States.MathRandom(1, 2) s
 
     started = time.monotonic()
     execution_arn = start(endpoint, lifecycle, "concurrent", items)
@@ -195,7 +204,7 @@ def test_distributed_map_runs_children_concurrently(endpoint: Endpoint, lifecycl
     assert elapsed < 8 * 1.0  # not one after the other
     assert done[5]["event"]["attempt"] == 1
     assert done[2]["event"]["label"] == "item-2"
-    assert json.loads(done[2]["event"]["retryJson"]) == {"attempt": 0, "backoffCaps": [1, 1, 1]}
+    assert json.loads(done[2]["event"]["retryJson"]) == RETRY
     map_run = json.loads(described["output"])["mapRun"]
     manifest_key = map_run["ResultWriterDetails"]["Key"]
     assert manifest_key.startswith("concurrent/mapruns/")

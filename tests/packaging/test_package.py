@@ -19,7 +19,11 @@ from .conftest import Package
 pytestmark = pytest.mark.packaging
 
 PREFIX = "myorg-burst-compute-prod"
-FUNCTIONS = ["dispatch", "dispatchNextBatches", "monitor", "persist", "cleanup"]
+FUNCTIONS = ["dispatch", "dispatchNextBatches", "monitor"]
+STATE_MACHINES = {"JobLifecycleStateMachine": "STANDARD", "ExpressJobLifecycleStateMachine": "EXPRESS"}
+# Actions that have no resource-level permissions, so "*" is their only resource
+# (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awslambda.html)
+NO_RESOURCE_LEVEL = {"lambda:GetAccountSettings"}
 
 
 def props(package: Package, logical_id: str) -> dict[str, Any]:
@@ -37,9 +41,9 @@ def statements(package: Package) -> list[dict[str, Any]]:
     return found
 
 
-def definition(package: Package) -> dict[str, Any]:
-    """The state machine definition with its Fn::Sub variables replaced by function ARNs."""
-    sub = props(package, "JobLifecycleStateMachine")["DefinitionString"]["Fn::Sub"]
+def definition(package: Package, logical_id: str = "JobLifecycleStateMachine") -> dict[str, Any]:
+    """A state machine's definition with its Fn::Sub variables replaced by function ARNs."""
+    sub = props(package, logical_id)["DefinitionString"]["Fn::Sub"]
     text, variables = sub if isinstance(sub, list) else (sub, {})
     for name, value in variables.items():
         logical_id = value["Fn::GetAtt"][0]
@@ -57,6 +61,7 @@ def test_stack_and_resource_names_carry_org_and_stage(prod_package: Package):
     assert props(prod_package, "TasksTable")["TableName"] == f"{PREFIX}-tasks"
     assert props(prod_package, "MapJobsInputsBucket")["BucketName"] == f"{PREFIX}-mapjobsinputs"
     assert props(prod_package, "JobLifecycleStateMachine")["StateMachineName"] == f"{PREFIX}-lifecycle"
+    assert props(prod_package, "ExpressJobLifecycleStateMachine")["StateMachineName"] == f"{PREFIX}-lifecycle-express"
     assert props(prod_package, "IamRoleLambdaExecution")["RoleName"] == f"{PREFIX}-us-east-1-lambda"
     assert props(prod_package, "StateMachineRole")["RoleName"] == f"{PREFIX}-us-east-1-lifecycle"
 
@@ -78,6 +83,7 @@ def test_every_export_is_org_prefixed(prod_package: Package):
         "TasksTable",
         "MapJobsInputsBucket",
         "JobLifecycleStateMachine",
+        "ExpressJobLifecycleStateMachine",
         "DispatchLambdaFunction",
         "MonitorLambdaFunction",
     ]:
@@ -96,14 +102,18 @@ def test_runtime_architecture_and_environment(prod_package: Package):
         assert env["TASKS_TABLE_NAME"] == {"Ref": "TasksTable"}
         assert env["BATCH_INPUTS_BUCKET"] == {"Ref": "MapJobsInputsBucket"}
         assert env["BURST_TRACING"] in (False, "false")
+        assert env["BURST_STACK_PREFIX"] == PREFIX
+        assert env["WORKER_FUNCTION_PATTERN"] == "myorg-*"
+        assert env["EXPRESS_STATE_MACHINE_ARN"]["Fn::Sub"].endswith(f":stateMachine:{PREFIX}-lifecycle-express")
         assert "TracingConfig" not in function
 
 
 def test_tracing_switch(traced_package: Package):
-    function = props(traced_package, "PersistLambdaFunction")
+    function = props(traced_package, "MonitorLambdaFunction")
     assert function["TracingConfig"] == {"Mode": "Active"}
     assert function["Environment"]["Variables"]["BURST_TRACING"] in (True, "true")
-    assert props(traced_package, "JobLifecycleStateMachine")["TracingConfiguration"] == {"Enabled": True}
+    for logical_id in STATE_MACHINES:
+        assert props(traced_package, logical_id)["TracingConfiguration"] == {"Enabled": True}
     managed = props(traced_package, "StateMachineRole")["ManagedPolicyArns"]
     assert managed == [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSXrayWriteOnlyAccess"}]
 
@@ -112,16 +122,30 @@ def test_tracing_switch(traced_package: Package):
 def test_no_statement_grants_every_resource(prod_package: Package):
     for statement in statements(prod_package):
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-        assert "*" not in resources, statement
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert "*" not in resources or set(actions) <= NO_RESOURCE_LEVEL, statement
     assert props(prod_package, "StateMachineRole")["ManagedPolicyArns"] == []
 
 
 def test_workers_may_only_be_the_orgs_functions(prod_package: Package):
-    (invoke,) = [s for s in statements(prod_package) if s.get("Sid") == "InvokeWorkersAndCombiners"]
-    assert [r["Fn::Sub"] for r in invoke["Resource"]] == [
+    pattern = [
         "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:myorg-*",
         "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:myorg-*:*",
     ]
+    by_sid = {s.get("Sid"): s for s in statements(prod_package)}
+    assert [r["Fn::Sub"] for r in by_sid["InvokeWorkersAndCombiners"]["Resource"]] == pattern
+    # dispatch reads the configuration of the same functions, and no other
+    checks = by_sid["CheckWorkersAndCombiners"]
+    assert checks["Action"] == ["lambda:GetFunctionConfiguration", "lambda:GetFunctionConcurrency"]
+    assert [r["Fn::Sub"] for r in checks["Resource"]] == pattern
+
+
+def test_batch_rows_are_written_by_the_state_machine_not_by_a_lambda(prod_package: Package):
+    by_sid = {s.get("Sid"): s for s in statements(prod_package)}
+    assert by_sid["WriteBatchRows"]["Action"] == "dynamodb:UpdateItem"
+    assert by_sid["WriteBatchRows"]["Resource"] == {"Fn::GetAtt": ["TasksTable", "Arn"]}
+    framework = [r["Fn::GetAtt"][0] for r in by_sid["InvokeFrameworkFunctions"]["Resource"]]
+    assert framework == ["MonitorLambdaFunction", "DispatchNextBatchesLambdaFunction"]
 
 
 # -- storage ----------------------------------------------------------------------------------------
@@ -193,10 +217,24 @@ def test_checkov_passes_and_every_skip_has_a_reason(prod_package: Package):
 
 
 # -- state machine ----------------------------------------------------------------------------------
-def test_definition_parses_with_the_asl_interpreter(prod_package: Package):
+def test_definitions_parse_with_the_asl_interpreter(prod_package: Package):
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-    AmazonStateLanguageParser.parse(json.dumps(definition(prod_package)))
+    from burst_client.local import workarounds
+
+    # moto's grammar knows only STANDARD child workflows (a gap the local endpoint works around)
+    with workarounds.applied("express-child-workflows", "integer-tolerated-failure-percentage"):
+        for logical_id in STATE_MACHINES:
+            AmazonStateLanguageParser.parse(json.dumps(definition(prod_package, logical_id)))
+
+
+def test_the_two_state_machines_differ_only_in_their_batch_workflows_type(prod_package: Package):
+    standard, express = (definition(prod_package, logical_id) for logical_id in STATE_MACHINES)
+    for machine, expected in zip((standard, express), STATE_MACHINES.values(), strict=True):
+        assert machine["States"]["MapJobs"]["ItemProcessor"]["ProcessorConfig"]["ExecutionType"] == expected
+        machine["States"]["MapJobs"]["ItemProcessor"]["ProcessorConfig"]["ExecutionType"] = "?"
+        machine.pop("Comment")
+    assert standard == express
 
 
 def all_states(states: dict[str, Any]) -> dict[str, Any]:
@@ -229,17 +267,23 @@ def test_only_valid_error_names(prod_package: Package):
         assert not name.startswith("States.") or name in predefined, name
 
 
-def test_worker_throttling_is_retried_through_the_deadline_check(prod_package: Package):
+def test_worker_throttling_and_timeouts_are_retried_through_the_deadline_check(prod_package: Package):
     states = all_states(definition(prod_package)["States"])
-    retryable = states["ExecuteBatch"]["Catch"][0]
-    assert "Lambda.TooManyRequestsException" in retryable["ErrorEquals"]
-    assert "Sandbox.Timedout" in retryable["ErrorEquals"]
-    assert retryable["Next"] == "PlanRetry"
-    # PlanRetry -> RetryOrGiveUp -> Jitter -> Backoff -> StampStart -> BeforeDeadline
-    assert states["Jitter"]["Parameters"]["seconds.$"].startswith("States.MathRandom(")
-    assert states["Backoff"]["Next"] == "StampStart"
-    assert states["StampStart"]["Next"] == "BeforeDeadline"
-    assert states["BeforeDeadline"]["Choices"][0]["TimestampGreaterThanEqualsPath"] == "$.deadline"
+    throttled, transient, other = states["ExecuteBatch"]["Catch"]
+    assert (throttled["ErrorEquals"], throttled["Next"]) == (["Lambda.TooManyRequestsException"], "RetryThrottled")
+    assert {"Sandbox.Timedout", "Lambda.Unknown"} <= set(transient["ErrorEquals"])
+    assert (transient["Next"], other["ErrorEquals"], other["Next"]) == ("RetryFailed", ["States.ALL"], "RecordFailure")
+    # RetryThrottled -> ThrottledGate -> RampWait | SteadyWait -> Backoff -> BeforeDeadline
+    assert states["RampWait"]["Parameters"]["seconds.$"].startswith("States.MathRandom(")
+    assert states["Backoff"]["Next"] == "BeforeDeadline"
+    assert states["BeforeDeadline"]["Choices"][0] == {
+        "Variable": "$$.State.EnteredTime",
+        "TimestampGreaterThanEqualsPath": "$.deadline",
+        "Next": "PastDeadline",
+    }
+    # a batch that succeeds at its first attempt: three states, the row written by DynamoDB's integration
+    assert (states["ExecuteBatch"]["Next"], states["RecordResult"]["End"]) == ("RecordResult", True)
+    assert states["RecordResult"]["Resource"] == "arn:aws:states:::dynamodb:updateItem"
 
 
 def test_map_writes_results_to_s3_not_to_the_state(prod_package: Package):

@@ -13,8 +13,8 @@ from burst_client.cost import load_definition
 from burst_core.exceptions import BurstError
 from burst_core.job import parse_job_request
 from burst_core.monitor import summarize
-from burst_core.persist import _shape_results
-from burst_core.persistence import BatchRecord
+from burst_core.persistence import BatchRecord, BatchStatus
+from burst_core.results import parse_row
 from tests.conftest import ROOT
 
 DOC = (ROOT / "docs" / "Interfaces.md").read_text()
@@ -49,18 +49,29 @@ def test_dispatch_output_matches_the_dispatcher(aws_env):
 
     from burst_core.config import Settings
     from burst_core.dispatch import Dispatcher
+    from tests.local.support import create_function, make_zip
 
     with mock_aws():
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket="burst-doc-test")
         sfn = boto3.client("stepfunctions")
-        role = boto3.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        arn = sfn.create_state_machine(
-            name="janelia-burst-compute-dev-lifecycle",
-            definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
-            roleArn=role,
-        )["stateMachineArn"]
-        out = Dispatcher(Settings("t", "burst-doc-test", arn), s3=s3, stepfunctions=sfn).dispatch(
+        iam = boto3.client("iam")
+        role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        lambda_client = boto3.client("lambda")
+        for field in ("workerFunctionName", "combinerFunctionName"):
+            create_function(lambda_client, iam, EXAMPLES["dispatch-input"][field], make_zip({"h.py": ""}), Timeout=60)
+        arn, express = (
+            sfn.create_state_machine(
+                name=name,
+                definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+                roleArn=role,
+            )["stateMachineArn"]
+            for name in ("janelia-burst-compute-dev-lifecycle", "janelia-burst-compute-dev-lifecycle-express")
+        )
+        settings = Settings(
+            "t", "burst-doc-test", arn, express_state_machine_arn=express, worker_function_pattern="janelia-*"
+        )
+        out = Dispatcher(settings, s3=s3, stepfunctions=sfn, lambda_client=lambda_client).dispatch(
             EXAMPLES["dispatch-input"]
         )
     example = EXAMPLES["dispatch-output"]
@@ -69,7 +80,11 @@ def test_dispatch_output_matches_the_dispatcher(aws_env):
     start = datetime.fromisoformat(out["startTime"].replace("Z", "+00:00"))
     deadline = datetime.fromisoformat(out["deadline"].replace("Z", "+00:00"))
     assert (deadline - start).total_seconds() == EXAMPLES["dispatch-input"]["jobsTimeoutSecs"]
-    assert out["workflowArn"].endswith(":execution:janelia-burst-compute-dev-lifecycle:" + out["jobId"])
+    assert out["workflowArn"].endswith(":execution:janelia-burst-compute-dev-lifecycle-express:" + out["jobId"])
+    assert (out["batchExecutionType"], out["maxParallelism"]) == (
+        example["batchExecutionType"],
+        example["maxParallelism"],
+    )
 
 
 def test_redrive_input_example_is_accepted_fields_only():
@@ -90,6 +105,15 @@ def test_worker_input_is_what_the_state_machine_sends():
     assert payload_keys(lifecycle_states()["ExecuteBatch"]) == set(EXAMPLES["worker-input"])
 
 
+def _row(output: Any) -> dict[str, Any]:
+    return {"batchId": {"N": "7"}, "status": {"S": "succeeded"}, "output": {"S": json.dumps(output)}}
+
+
+class _S3:
+    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803 - boto3's names
+        raise AssertionError("no S3 read expected")
+
+
 @pytest.mark.parametrize(
     ("name", "mime", "nresults"),
     [
@@ -98,33 +122,28 @@ def test_worker_input_is_what_the_state_machine_sends():
         ("worker-output-text", "text/csv", 1),
     ],
 )
-def test_worker_outputs_are_stored(name, mime, nresults):
-    body, uri, got_mime, got_n = _shape_results(EXAMPLES[name])
-    assert (uri, got_mime, got_n) == (None, mime, nresults)
-    assert body is not None
+def test_worker_outputs_read_back_as_results(name, mime, nresults):
+    result = parse_row(_row(EXAMPLES[name]), _S3())
+    assert (result.mime_type, result.nresults, result.results_s3_uri) == (mime, nresults, None)
 
 
 def test_worker_output_pointer():
-    body, uri, _, nresults = _shape_results(EXAMPLES["worker-output-s3"])
-    assert (body, uri, nresults) == (None, EXAMPLES["worker-output-s3"]["resultsS3Uri"], 25000)
+    class S3:
+        def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803
+            assert f"s3://{Bucket}/{Key}" == EXAMPLES["worker-output-s3"]["resultsS3Uri"]
+            return {"Body": __import__("io").BytesIO(b"[1]")}
+
+    result = parse_row(_row(EXAMPLES["worker-output-s3"]), S3())
+    assert (result.results, result.nresults) == ([1], 25000)
 
 
-def test_persisted_row_holds_what_persist_writes():
+def test_batch_row_holds_what_the_state_machine_writes():
     row = EXAMPLES["persisted-row"]
-    body, _, mime, nresults = _shape_results(EXAMPLES["worker-output-results"])
-    assert body is not None
-    assert (row["results"], row["resultsMimeType"], row["nresults"]) == (body.decode(), mime, nresults)
-    assert set(row) == {
-        "jobId",
-        "batchId",
-        "status",
-        "results",
-        "resultsMimeType",
-        "nresults",
-        "startedAt",
-        "endedAt",
-        "ttl",
-    }
+    record = lifecycle_states()["RecordResult"]["Parameters"]
+    written = {"jobId", "batchId"} | set(record["ExpressionAttributeNames"].values()) - {"error", "cause"}
+    assert set(row) == written  # error and cause are removed from a succeeded batch's row
+    assert json.loads(row["output"]) == EXAMPLES["worker-output-results"]
+    assert row["status"] == record["ExpressionAttributeValues"][":status"]["S"]
 
 
 class _Table:
@@ -133,6 +152,14 @@ class _Table:
 
     def records(self, job_id: str) -> list[BatchRecord]:
         return self._records
+
+    def put_json_object(self, key: str, value: Any) -> str:
+        return f"s3://bucket/{key}"
+
+
+class _NoMapRunReports:
+    def failures(self, job_id: str) -> dict[int, Any]:
+        return {}
 
 
 def _summary_for(example: dict[str, Any], records: list[BatchRecord], now: datetime) -> dict[str, Any]:
@@ -143,7 +170,7 @@ def _summary_for(example: dict[str, Any], records: list[BatchRecord], now: datet
         "deadline": example["deadline"],
         "toleratedPercentageFailure": example["toleratedPercentageFailure"],
     }
-    return summarize(event, _Table(records), now=lambda: now)  # type: ignore[arg-type]
+    return summarize(event, _Table(records), _NoMapRunReports(), now=lambda: now)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("name", ["combiner-input-succeeded", "combiner-input-timed-out"])
@@ -155,13 +182,15 @@ def test_combiner_input_is_what_the_state_machine_sends(name):
 
 def _succeeded_case() -> tuple[list[BatchRecord], datetime]:
     failed = EXAMPLES["combiner-input-succeeded"]["failedBatches"][0]
-    records = [BatchRecord(i, "succeeded") for i in range(100) if i != failed["batchId"]]
-    records.append(BatchRecord(failed["batchId"], "failed", failed["error"], failed["cause"]))
+    records = [BatchRecord(i, BatchStatus.SUCCEEDED) for i in range(100) if i != failed["batchId"]]
+    records.append(BatchRecord(failed["batchId"], BatchStatus.FAILED, failed["error"], failed["cause"]))
     return records, datetime(2026, 11, 24, 12, 0, 41, 300000, tzinfo=UTC)
 
 
 def _timed_out_case() -> tuple[list[BatchRecord], datetime]:
-    return [BatchRecord(i, "succeeded") for i in range(60)], datetime(2026, 11, 24, 12, 15, 5, 200000, tzinfo=UTC)
+    return [BatchRecord(i, BatchStatus.SUCCEEDED) for i in range(60)], datetime(
+        2026, 11, 24, 12, 15, 5, 200000, tzinfo=UTC
+    )
 
 
 @pytest.mark.parametrize(

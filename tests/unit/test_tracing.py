@@ -11,7 +11,7 @@ def imports_xray(env_value: str | None) -> bool:
     env = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1"}
     if env_value is not None:
         env["BURST_TRACING"] = env_value
-    code = "import sys, handlers.dispatch, handlers.persist; print('aws_xray_sdk' in sys.modules)"
+    code = "import sys, handlers.dispatch, handlers.monitor; print('aws_xray_sdk' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     return out.stdout.strip() == "True"
 

@@ -26,8 +26,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     while True:
         page = dynamodb.query(**request)
         for item in page["Items"]:
-            if item["status"]["S"] == "succeeded" and "results" in item:
-                total += sum(json.loads(item["results"]["S"]))
+            output = json.loads(item["output"]["S"]) if "output" in item else None
+            if item["status"]["S"] == "succeeded" and isinstance(output, dict) and "results" in output:
+                total += sum(output["results"])
                 batches.append(int(item["batchId"]["N"]))
         if "LastEvaluatedKey" not in page:
             break

@@ -6,6 +6,8 @@ jobParameters:
   hangOnFirstAttempt: [batchId, ...] sleep past the function timeout on attempt 0 of these batches
   largeResultBytes: int              write a result of about this many bytes to S3 and return a pointer
   failOnFirstRun: [batchId, ...]     raise in these batches the first time they run (for redrive)
+  inlineResultBytes: {batchId: n}    return n / 2 zeros inline, about n bytes (past the state limit:
+                                     the batch fails with States.DataLimitExceeded)
 Every invocation leaves a marker object so tests can count invocations per batch.
 """
 
@@ -45,6 +47,9 @@ def handler(event: dict[str, Any], context: Any) -> Any:
             raise RuntimeError(f"first run of batch {batch_id} fails")
     if batch_id in params.get("failBatches", []):
         raise ValueError(f"injected failure in batch {batch_id}")
+    inline = params.get("inlineResultBytes", {}).get(str(batch_id))
+    if inline:
+        return {"results": [0] * (int(inline) // 2)}
     if params.get("largeResultBytes"):
         body = json.dumps(large_result(batch_id, int(params["largeResultBytes"]))).encode()
         key = f"results/{event['jobId']}/{batch_id}.json"

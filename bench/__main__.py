@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHMARKS = ["dispatch_bench", "results_bench", "endpoint_bench", "profile_overhead"]
+BENCHMARKS = ["dispatch_bench", "results_bench", "endpoint_bench", "profile_overhead", "cost_bench"]
 
 
 def main() -> None:

@@ -11,12 +11,14 @@ CloudWatch log export. Everything here comes from two sources any user of the jo
 
 * the execution history (``states:GetExecutionHistory``, paginated): dispatch (from the job's
   ``startTime``, else the execution start, to the first Map state), one round per Map state
-  (entered..exited), the monitor (``Monitor``, ``Summarize``), the combiner (``Combine`` or
-  ``CombineError``) and the framework's bookkeeping tasks (``CleanupBatchInput``,
-  ``DispatchNextBatches``);
-* the batch rows of the tasks table: every batch from ``startedAt`` to ``endedAt`` (the state
-  machine's clock), coloured like the original by its distance from the median batch duration: within
-  one standard deviation green, within two yellow, beyond red; failed batches purple.
+  (entered..exited), the monitor (``Summarize``, once after the last round), the combiner
+  (``Combine`` or ``CombineError``) and the framework's bookkeeping between rounds
+  (``DispatchNextBatches``, which ends a round and writes the next one's batch file);
+* the batch rows of the tasks table, decoded by :func:`burst_core.persistence.decode_record`: every
+  batch from ``startedAt`` to ``endedAt`` (the state machine's clock), coloured like the original by
+  its distance from the median batch duration: within one standard deviation green, within two
+  yellow, beyond red; failed batches purple. Deferred rows (throttled until their retries ran out,
+  waiting for the next round) have no times and are counted, not drawn.
 
 Only documented history event types are used (``ExecutionStarted``, ``*StateEntered``/``*StateExited``,
 ``TaskScheduled``/``TaskStarted``/``TaskSucceeded``/``TaskFailed``/``TaskTimedOut``, ``MapRunStarted``/
@@ -38,13 +40,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import ClientError as BotoClientError
 
 from burst_client.aws import translated_errors
 from burst_client.errors import ClientError, JobNotFound
-from burst_core.results import query_rows
+from burst_core.persistence import BatchStatus, decode_record, query_rows
 
 if TYPE_CHECKING:
     from burst_client.sdk import Job
@@ -58,18 +60,16 @@ STAGE_ORDER = (DISPATCH, ROUND, BOOKKEEPING, MONITOR, COMBINER, BATCH)
 STAGE_TITLES = {
     DISPATCH: "dispatch",
     ROUND: "rounds",
-    BOOKKEEPING: "cleanup / next round",
+    BOOKKEEPING: "next round",
     MONITOR: "monitor",
     COMBINER: "combiner",
     BATCH: "batches",
 }
 # which stage a Task state of the parent execution belongs to (other Task states: BOOKKEEPING)
 DEFAULT_TASK_STAGES: Mapping[str, str] = {
-    "Monitor": MONITOR,
     "Summarize": MONITOR,
     "Combine": COMBINER,
     "CombineError": COMBINER,
-    "CleanupBatchInput": BOOKKEEPING,
     "DispatchNextBatches": BOOKKEEPING,
 }
 
@@ -93,7 +93,7 @@ COLOUR_LABELS: Mapping[str, str] = {
     FAILED: "failed",
 }
 
-SUCCEEDED, FAILED_STATUS, RUNNING = "succeeded", "failed", "running"
+SUCCEEDED, FAILED_STATUS, RUNNING = BatchStatus.SUCCEEDED.value, BatchStatus.FAILED.value, "running"
 _TASK_END = {
     "TaskSucceeded": SUCCEEDED,
     "TaskFailed": FAILED_STATUS,
@@ -346,6 +346,7 @@ class Timeline:
     num_batches: int | None = None
     slots: int = 0  # rows the batches are packed into (= the peak number of batches running at once)
     rows_without_times: int = 0
+    deferred: int = 0  # rows of deferred batches (not drawn)
     notes: list[str] = field(default_factory=list)
 
     def bars_of(self, stage: str) -> list[Bar]:
@@ -363,6 +364,7 @@ class Timeline:
             "durationSecs": round(self.duration, 3),
             "numBatches": self.num_batches,
             "slots": self.slots,
+            "deferredBatches": self.deferred,
             "batchMedianSecs": round(self.batch_median, 3),
             "batchStdSecs": round(self.batch_std, 3),
             "stats": [self.stats[s].as_dict() for s in STAGE_ORDER if s in self.stats],
@@ -423,25 +425,30 @@ def pack_slots(intervals: Sequence[tuple[datetime, datetime]]) -> tuple[list[int
     return slots, rows
 
 
-def _attr(item: Mapping[str, Any], name: str) -> str | None:
-    value = item.get(name)
-    if isinstance(value, Mapping):
-        found = value.get("S", value.get("N"))
-        return None if found is None else str(found)
-    return None if value is None else str(value)
+class BatchBars(NamedTuple):
+    """The batch bars of a job's rows, and what was not drawn."""
+
+    bars: list[Bar]
+    missing: int  # rows without startedAt/endedAt (other than deferred ones)
+    deferred: int  # rows of deferred batches (never ran to an end: no times)
+    median: float  # seconds, of succeeded batches (of all drawn ones when none succeeded)
+    std: float
 
 
-def batch_bars(rows: Iterable[Mapping[str, Any]]) -> tuple[list[Bar], int, float, float]:
-    """(bars, rows without times, median, std) of the batch rows (DynamoDB items or plain dicts)."""
+def batch_bars(rows: Iterable[Mapping[str, Any]]) -> BatchBars:
+    """The bars of the batch rows (tasks table items, decoded by decode_record), with their median and std."""
     raw: list[tuple[int, datetime, datetime, str, str]] = []
-    missing = 0
+    missing = deferred = 0
     for row in rows:
-        started, ended, batch = _attr(row, "startedAt"), _attr(row, "endedAt"), _attr(row, "batchId")
-        if started is None or ended is None or batch is None:
+        record = decode_record(dict(row))
+        if record.status is BatchStatus.DEFERRED:
+            deferred += 1
+            continue
+        if record.started_at is None or record.ended_at is None:
             missing += 1
             continue
-        status = _attr(row, "status") or SUCCEEDED
-        raw.append((int(batch), parse_time(started), parse_time(ended), status, _attr(row, "error") or ""))
+        start, end = parse_time(record.started_at), parse_time(record.ended_at)
+        raw.append((record.batch_id, start, end, record.status.value, record.error or ""))
     raw.sort()
     durations = [max((end - start).total_seconds(), 0.0) for _, start, end, _, _ in raw]
     measured = [d for d, entry in zip(durations, raw, strict=True) if entry[3] != FAILED_STATUS] or durations
@@ -455,16 +462,25 @@ def batch_bars(rows: Iterable[Mapping[str, Any]]) -> tuple[list[Bar], int, float
         sigma = f", {(duration - median) / std:+.1f} std" if std > 0 and not failed else ""
         detail = f"batch {batch_id}: {duration:.3f} s, {status}{sigma}" + (f", {error}" if error else "")
         bars.append(Bar(BATCH, f"batch {batch_id}", start, end, status, colour, batch_id, slot, detail))
-    return bars, missing, median, std
+    return BatchBars(bars, missing, deferred, median, std)
 
 
 def _round_label(index: int, run: StateRun) -> str:
+    """``round 2 (batches 3-11, 2 carried)``: the round's batch ids from the Map state's input, and how
+    many of them are deferred batches of earlier rounds run again."""
     label = f"round {index + 1}"
     state = run.input if isinstance(run.input, dict) else {}
     bounds = state.get("round") if isinstance(state.get("round"), dict) else None
-    if bounds and isinstance(bounds.get("firstBatchId"), int) and isinstance(bounds.get("nextBatchId"), int):
-        label += f" (batches {bounds['firstBatchId']}-{bounds['nextBatchId'] - 1})"
-    return label
+    if not bounds or not isinstance(bounds.get("firstBatchId"), int):
+        return label
+    last = bounds.get("lastBatchId")
+    if not isinstance(last, int) and isinstance(bounds.get("nextBatchId"), int):
+        last = bounds["nextBatchId"] - 1
+    if not isinstance(last, int):
+        return label
+    carried = bounds.get("carried")
+    extra = f", {carried} carried" if isinstance(carried, int) and carried > 0 else ""
+    return f"{label} (batches {bounds['firstBatchId']}-{last}{extra})"
 
 
 def _stage_bar(stage: str, label: str, start: datetime, end: datetime, status: str) -> Bar:
@@ -515,12 +531,17 @@ def timeline_from(
     if isinstance(state.get("redrive"), int) and state["redrive"] > 0 and info.started is not None:
         # a redrive execution: rows written by the job's earlier executions are not part of this one
         cutoff = info.started.timestamp() - _REDRIVE_SKEW_SECS
-        kept = [r for r in rows if (t := _attr(r, "startedAt")) is None or parse_time(t).timestamp() >= cutoff]
+        kept = [
+            r for r in rows if (t := decode_record(dict(r)).started_at) is None or parse_time(t).timestamp() >= cutoff
+        ]
         notes.append(f"redrive {state['redrive']}: batches of earlier executions are left out")
         rows = kept
-    batches, missing, median, std = batch_bars(rows)
+    batches, missing, deferred, median, std = batch_bars(rows)
     if missing:
         notes.append(f"{missing} row(s) without startedAt/endedAt are not drawn")
+    if deferred:
+        later = "run again in a later round" if info.status == RUNNING else "never run again"
+        notes.append(f"{deferred} deferred batch(es) (throttled until their retries ran out; {later}) are not drawn")
     bars.extend(batches)
 
     stats: dict[str, StageStats] = {}
@@ -530,8 +551,9 @@ def timeline_from(
             stats[stage] = stage_stats(stage, durations)
     end_candidates = [bar.end for bar in bars] + ([info.stopped] if info.stopped else [])
     num_batches = state.get("numBatches")
-    if isinstance(num_batches, int) and len(batches) + missing < num_batches and info.status != RUNNING:
-        notes.append(f"{num_batches - len(batches) - missing} of {num_batches} batches have no row")
+    recorded = len(batches) + missing + deferred
+    if isinstance(num_batches, int) and recorded < num_batches and info.status != RUNNING:
+        notes.append(f"{num_batches - recorded} of {num_batches} batches have no row")
     return Timeline(
         job_id=job_id,
         origin=origin,
@@ -544,6 +566,7 @@ def timeline_from(
         num_batches=num_batches if isinstance(num_batches, int) else None,
         slots=1 + max((bar.slot for bar in batches), default=-1),
         rows_without_times=missing,
+        deferred=deferred,
         notes=notes,
     )
 

@@ -15,6 +15,7 @@ from burst_client import timeline as tl
 from burst_client.timeline import (
     BATCH,
     BEYOND_2_STD,
+    BOOKKEEPING,
     COMBINER,
     DISPATCH,
     FAILED,
@@ -29,6 +30,7 @@ from burst_client.timeline import (
     render_png,
     timeline_from,
 )
+from burst_core.persistence import decode_record
 
 T0 = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
 JOB = "5f0c6d1e-1d2b-4c1e-9a57-2b8f0e6c1a44"
@@ -79,9 +81,18 @@ class History:
         self.add("TaskStateExited", end, "stateExitedEventDetails", name=name, output="{}")
 
     def map_round(
-        self, start: float, end: float, first: int, nxt: int, *, map_state_end: str = "MapStateSucceeded"
+        self,
+        start: float,
+        end: float,
+        first: int,
+        nxt: int,
+        *,
+        map_state_end: str = "MapStateSucceeded",
+        last: int | None = None,
+        carried: int = 0,
     ) -> None:
-        state_input = {"round": {"firstBatchId": first, "nextBatchId": nxt}}
+        last = nxt - 1 if last is None else last
+        state_input = {"round": {"firstBatchId": first, "lastBatchId": last, "nextBatchId": nxt, "carried": carried}}
         self.add("MapStateEntered", start, "stateEnteredEventDetails", name="MapJobs", input=json.dumps(state_input))
         self.add("MapRunStarted", start, "mapRunStartedEventDetails", mapRunArn=f"arn:aws:states:::mapRun:x/{first}")
         self.add("MapRunSucceeded", end)
@@ -94,7 +105,8 @@ def job_input(num_batches: int, **extra: Any) -> dict[str, Any]:
 
 
 def three_round_history(num_batches: int = 12, *, map_state_end: str = "MapStateSucceeded") -> list[dict[str, Any]]:
-    """dispatch 0..0.5 s; rounds of 4 batches of 10 s each; monitor, bookkeeping; combine; success."""
+    """dispatch 0..0.5 s; 3 rounds of 4 batches, 10 s each, each followed by DispatchNextBatches (0.3 s,
+    throttled once after round 1) and AnotherRound; Summarize 0.3 s; Combine 2 s; success (step-functions.yml)."""
     h = History()
     h.add(
         "ExecutionStarted",
@@ -106,14 +118,10 @@ def three_round_history(num_batches: int = 12, *, map_state_end: str = "MapState
     clock = 0.5
     for r in range(3):
         h.map_round(clock, clock + 10, 4 * r, 4 * r + 4, map_state_end=map_state_end)
-        h.task("CleanupBatchInput", clock + 10, clock + 10.1, "janelia-burst-compute-dev-cleanup")
-        h.state("Choice", "AreWeDone", clock + 10.1, clock + 10.1)
-        clock += 10.1
-        if r < 2:
-            h.task("Monitor", clock, clock + 0.2, "janelia-burst-compute-dev-monitor", fail_first=r == 0)
-            h.state("Choice", "IsTimedOut", clock + 0.2, clock + 0.2)
-            h.task("DispatchNextBatches", clock + 0.2, clock + 0.5, "janelia-burst-compute-dev-dispatchNextBatches")
-            clock += 0.5
+        next_round = "janelia-burst-compute-dev-dispatchNextBatches"
+        h.task("DispatchNextBatches", clock + 10, clock + 10.3, next_round, fail_first=r == 0)
+        h.state("Choice", "AnotherRound", clock + 10.3, clock + 10.3)
+        clock += 10.3
     h.task("Summarize", clock, clock + 0.3, "janelia-burst-compute-dev-monitor")
     h.state("Choice", "CheckForErrors", clock + 0.3, clock + 0.3)
     h.task("Combine", clock + 0.3, clock + 2.3, "janelia-mysearch-dev-combiner")
@@ -123,16 +131,35 @@ def three_round_history(num_batches: int = 12, *, map_state_end: str = "MapState
 
 
 def row(batch_id: int, start: float, duration: float, status: str = "succeeded", *, aws: bool = True) -> dict[str, Any]:
+    """A row as the state machine writes it (RecordResult or RecordFailure)."""
     item: dict[str, Any] = {
         "jobId": {"S": JOB},
         "batchId": {"N": str(batch_id)},
         "status": {"S": status},
         "startedAt": {"S": rfc3339(start, aws=aws)},
         "endedAt": {"S": rfc3339(start + duration, aws=aws)},
+        "attempt": {"N": "0"},
+        "ttl": {"N": "1796168319"},
     }
     if status == "failed":
         item["error"] = {"S": "ValueError"}
+        item["cause"] = {"S": "bad input"}
+    else:
+        item["output"] = {"S": json.dumps({"results": [batch_id], "nresults": 1})}
     return item
+
+
+def deferred_row(batch_id: int) -> dict[str, Any]:
+    """A row as Defer writes it: throttled until the retries ran out, no times."""
+    return {
+        "jobId": {"S": JOB},
+        "batchId": {"N": str(batch_id)},
+        "status": {"S": "deferred"},
+        "error": {"S": "Lambda.TooManyRequestsException"},
+        "cause": {"S": "Rate Exceeded."},
+        "attempt": {"N": "7"},
+        "ttl": {"N": "1796168319"},
+    }
 
 
 # durations of the 12 batches: 8 of 1 s, one of 2 s, one of 4 s (succeeded), one failed after 0.1 s, one of 1 s
@@ -142,7 +169,7 @@ DURATIONS = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 4.0, 0.1, 1.0]
 def twelve_rows(*, aws: bool = True) -> list[dict[str, Any]]:
     out = []
     for b, duration in enumerate(DURATIONS):
-        start = 0.6 + 10.6 * (b // 4) + 0.01 * b
+        start = 0.6 + 10.3 * (b // 4) + 0.01 * b
         out.append(row(b, start, duration, "failed" if b == 10 else "succeeded", aws=aws))
     return out
 
@@ -160,7 +187,8 @@ def test_one_bar_per_batch_round_monitor_and_combiner(timeline: tl.Timeline) -> 
         "round 2 (batches 4-7)",
         "round 3 (batches 8-11)",
     ]
-    assert [bar.label for bar in timeline.bars_of(MONITOR)] == ["Monitor", "Monitor", "Summarize"]
+    assert [bar.label for bar in timeline.bars_of(MONITOR)] == ["Summarize"]
+    assert [bar.label for bar in timeline.bars_of(BOOKKEEPING)] == ["DispatchNextBatches"] * 3
     assert [bar.label for bar in timeline.bars_of(COMBINER)] == ["Combine"]
     (dispatch,) = timeline.bars_of(DISPATCH)
     # from the job's startTime (0 s, before ExecutionStarted at 0.4 s) to the first MapJobs entered (0.5 s)
@@ -174,7 +202,7 @@ def test_one_bar_per_batch_round_monitor_and_combiner(timeline: tl.Timeline) -> 
 def test_round_bars_span_map_entered_to_exited(timeline: tl.Timeline) -> None:
     first, second, third = timeline.bars_of(ROUND)
     assert (first.start, first.end) == (at(0.5), at(10.5))
-    assert (second.start, second.end) == (at(11.1), at(21.1))
+    assert (second.start, second.end) == (at(10.8), at(20.8))
     assert third.duration == pytest.approx(10.0)
     assert {bar.status for bar in (first, second, third)} == {"succeeded"}
 
@@ -209,11 +237,12 @@ def test_stage_statistics(timeline: tl.Timeline) -> None:
     # all 12 batch durations sorted: 0.1, 1 x 9, 2, 4 -> median 1; p95 = value of rank ceil(0.95 * 12) = 12 -> 4
     assert (batch.count, batch.median, batch.p95, batch.max) == (12, pytest.approx(1.0), pytest.approx(4.0), 4.0)
     monitor = timeline.stats[MONITOR]
-    # Monitor 0.2 s twice, Summarize 0.3 s: median 0.2, p95 rank ceil(2.85) = 3 -> 0.3
-    assert monitor.count == 3
-    assert monitor.median == pytest.approx(0.2)
-    assert monitor.p95 == pytest.approx(0.3)
-    assert monitor.max == pytest.approx(0.3)
+    # Summarize once, 0.3 s
+    assert (monitor.count, monitor.median, monitor.p95, monitor.max) == (1, pytest.approx(0.3), 0.3, 0.3)
+    # DispatchNextBatches 0.3 s after each round (its throttled first attempt inside the same state visit)
+    bookkeeping = timeline.stats[BOOKKEEPING]
+    assert bookkeeping.count == 3
+    assert bookkeeping.median == pytest.approx(0.3)
     assert timeline.stats[ROUND].count == 3
     assert timeline.stats[COMBINER].median == pytest.approx(2.0)
     assert timeline.stats[DISPATCH].count == 1
@@ -254,21 +283,24 @@ def test_moto_and_aws_time_formats_give_the_same_bars() -> None:
 
 def test_task_retries_are_attempts_of_one_state_run() -> None:
     runs, info = tl.state_runs(three_round_history())
-    monitors = [run for run in runs if run.name == "Monitor"]
-    assert [len(run.attempts) for run in monitors] == [2, 1]
-    assert [attempt.status for attempt in monitors[0].attempts] == ["failed", "succeeded"]
-    assert monitors[0].status == "succeeded"
-    assert monitors[0].function == "arn:aws:lambda:us-east-1:123456789012:function:janelia-burst-compute-dev-monitor"
+    rounds = [run for run in runs if run.name == "DispatchNextBatches"]
+    assert [len(run.attempts) for run in rounds] == [2, 1, 1]
+    assert [attempt.status for attempt in rounds[0].attempts] == ["failed", "succeeded"]
+    assert rounds[0].status == "succeeded"
+    assert rounds[0].function == (
+        "arn:aws:lambda:us-east-1:123456789012:function:janelia-burst-compute-dev-dispatchNextBatches"
+    )
     assert info.status == "succeeded"
     assert info.input["numBatches"] == 12
 
 
 def test_a_running_execution_is_drawn_up_to_its_last_event() -> None:
-    events = [e for e in three_round_history() if e["id"] <= 8]  # inside round 1's cleanup task
+    events = [e for e in three_round_history() if e["id"] <= 8]  # inside round 1's DispatchNextBatches
     timeline = timeline_from(events, twelve_rows()[:4])
     assert timeline.status == "running"
-    (cleanup,) = [bar for bar in timeline.bars if bar.label == "CleanupBatchInput"]
-    assert cleanup.status == "running"
+    (next_round,) = [bar for bar in timeline.bars if bar.label == "DispatchNextBatches"]
+    assert next_round.status == "running"
+    assert next_round.stage == BOOKKEEPING
     assert len(timeline.bars_of(BATCH)) == 4
 
 
@@ -289,6 +321,41 @@ def test_a_redrive_leaves_out_the_rows_of_earlier_executions() -> None:
     rows[0]["startedAt"] = {"S": (T0 - timedelta(hours=1)).isoformat()}  # from the first execution
     timeline = timeline_from(events, rows)
     assert sorted(bar.batch_id for bar in timeline.bars_of(BATCH) if bar.batch_id is not None) == list(range(1, 12))
+
+
+def test_deferred_rows_are_counted_not_drawn() -> None:
+    # batch 11 was still deferred when the job ended (throttled until its retries ran out, no times)
+    rows = twelve_rows()
+    rows[11] = deferred_row(11)
+    timeline = timeline_from(three_round_history(), rows)
+    assert sorted(bar.batch_id for bar in timeline.bars_of(BATCH) if bar.batch_id is not None) == list(range(11))
+    assert timeline.deferred == 1
+    assert timeline.rows_without_times == 0  # deferred rows are not "rows without times"
+    assert timeline.as_dict()["deferredBatches"] == 1
+    assert any("1 deferred batch(es)" in note and "never run again" in note for note in timeline.notes)
+    assert not any("have no row" in note for note in timeline.notes)
+    # while the job runs, a deferred batch waits for a later round
+    running = [e for e in three_round_history() if e["type"] != "ExecutionSucceeded"]
+    assert any("run again in a later round" in note for note in timeline_from(running, rows).notes)
+
+
+def test_a_round_with_deferred_batches_names_them_in_its_label() -> None:
+    h = History()
+    h.add("ExecutionStarted", 0, "executionStartedEventDetails", input=json.dumps(job_input(8)))
+    h.map_round(0.1, 5, 0, 4)
+    h.task("DispatchNextBatches", 5, 5.2, "x-dispatchNextBatches")
+    h.map_round(5.3, 9, 1, 8, last=7, carried=2)  # batches 1 and 3 again, then 4..7
+    labels = [bar.label for bar in timeline_from(h.events, []).bars_of(ROUND)]
+    assert labels == ["round 1 (batches 0-3)", "round 2 (batches 1-7, 2 carried)"]
+
+
+def test_rows_are_decoded_in_one_place() -> None:
+    # the row's batch id, status, error and times come from burst_core.persistence.decode_record
+    item = row(4, 1.0, 2.0, "failed")
+    (bar,) = tl.batch_bars([item]).bars
+    record = decode_record(item)
+    assert (bar.batch_id, bar.status, bar.start) == (record.batch_id, record.status.value, at(1.0))
+    assert bar.detail == "batch 4: 2.000 s, failed, ValueError"
 
 
 def test_pack_slots_reuses_rows_and_counts_the_peak() -> None:
@@ -396,11 +463,10 @@ def test_ten_thousand_batches_render_in_reasonable_size_and_time(tmp_path) -> No
     h = History()
     h.add("ExecutionStarted", 0.2, "executionStartedEventDetails", input=json.dumps(job_input(10_000)))
     h.map_round(0.5, 300, 0, 5000)
-    h.task("CleanupBatchInput", 300, 300.1, "x-cleanup")
-    h.task("Monitor", 300.1, 300.4, "x-monitor")
-    h.task("DispatchNextBatches", 300.4, 300.9, "x-dispatchNextBatches")
+    h.task("DispatchNextBatches", 300, 300.9, "x-dispatchNextBatches")
     h.map_round(301, 600, 5000, 10_000)
-    h.task("Summarize", 600, 601, "x-monitor")
+    h.task("DispatchNextBatches", 600, 600.2, "x-dispatchNextBatches")
+    h.task("Summarize", 600.2, 601, "x-monitor")
     h.task("Combine", 601, 620, "x-combiner")
     h.add("ExecutionSucceeded", 620, "executionSucceededEventDetails", output="{}")
     rows = []

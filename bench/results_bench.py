@@ -2,7 +2,7 @@
 
 Both read the same 10,000 rows (about 1 KB of results each) from the local endpoint (moto's
 DynamoDB behind HTTP on 127.0.0.1) in the same run, with consistent reads and JSON parsing of each
-row's results. Job.results() queries `parallelism` key ranges of batch ids at the same time.
+row's output. Job.results() queries `parallelism` key ranges of batch ids at the same time.
 """
 
 from __future__ import annotations
@@ -46,9 +46,8 @@ def _populate(dynamodb: Any) -> None:
                         "jobId": {"S": JOB},
                         "batchId": {"N": str(b)},
                         "status": {"S": "succeeded"},
-                        "results": {"S": json.dumps(list(range(b, b + 150)))},
-                        "nresults": {"N": "150"},
-                        "resultsMimeType": {"S": "application/json"},
+                        # as the state machine writes it: the worker's output as a JSON string
+                        "output": {"S": json.dumps({"results": list(range(b, b + 150)), "nresults": 150})},
                     }
                 }
             }
@@ -65,7 +64,9 @@ def _sequential(dynamodb: Any) -> int:
         "ConsistentRead": True,
     }
     return sum(
-        len(json.loads(item["results"]["S"])) for page in query_pages(dynamodb, request) for item in page["Items"]
+        len(json.loads(item["output"]["S"])["results"])
+        for page in query_pages(dynamodb, request)
+        for item in page["Items"]
     )
 
 
@@ -76,7 +77,9 @@ def run() -> dict[str, Any]:
         dynamodb = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1")
         _populate(dynamodb)
         client = BurstClient("bench", "bench", clients=Clients(endpoint_url=url))
-        client.__dict__["stack"] = Stack("bench", TABLE, BUCKET, "arn:aws:states:us-east-1:1:stateMachine:x", "", "")
+        client.__dict__["stack"] = Stack(
+            "bench", TABLE, BUCKET, "arn:aws:states:us-east-1:1:stateMachine:x", "", "", ""
+        )
         job = Job(client, JOB, "arn:aws:states:us-east-1:1:execution:x:bench-job")
         job.__dict__["input"] = {"numBatches": NUM_BATCHES}
         expected = NUM_BATCHES * 150

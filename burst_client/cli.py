@@ -24,6 +24,7 @@ from burst_client.local import add_local_subcommands
 from burst_client.sdk import CANCELLED, FAILED, SUCCEEDED, TIMED_OUT, BurstClient, Job, JobStatus
 from burst_core.config import DEFAULT_MAX_PARALLELISM
 from burst_core.job import DEFAULT_BATCH_SIZE
+from burst_core.orchestration import ExecutionType
 
 # Exit codes
 EXIT_OK = 0
@@ -155,6 +156,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_PARALLELISM,
         help=f"batches per round (default {DEFAULT_MAX_PARALLELISM})",
     )
+    cost.add_argument(
+        "--worker-timeout-secs",
+        type=_int,
+        help="the worker's configured timeout, which decides EXPRESS or STANDARD (default 3 x --worker-ms)",
+    )
+    cost.add_argument(
+        "--execution-type",
+        choices=[member.value for member in ExecutionType],
+        help="price the batches as this child workflow type (default: the one dispatch would choose)",
+    )
 
     local = sub.add_parser("local", help="the local AWS endpoint", description="The local AWS endpoint.")
     add_local_subcommands(local.add_subparsers(dest="local_command", required=True, metavar="COMMAND"))
@@ -230,13 +241,14 @@ def _dispatch_event(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_dispatch(args: argparse.Namespace) -> int:
     event = _dispatch_event(args)
-    client = _client(args)
-    if "maxParallelism" in event:
-        warning = cost.concurrency_warning(client.clients("lambda"), int(event["maxParallelism"]))
-        if warning:
-            print(f"burst: warning: {warning}", file=sys.stderr)
-    job = client.dispatch_event(event)
-    _print(args, {"jobId": job.job_id, "workflowArn": job.execution_arn}, job.job_id)
+    job = _client(args).dispatch_event(event)
+    dispatched = job.dispatched
+    if not args.json and dispatched.get("maxConcurrency", 0) < dispatched.get("maxParallelism", 0):
+        print(
+            f"burst: at most {dispatched['maxConcurrency']} batches run at once: {dispatched['concurrencyLimit']}",
+            file=sys.stderr,
+        )
+    _print(args, {"jobId": job.job_id, "workflowArn": job.execution_arn, **dispatched}, job.job_id)
     return _follow(args, job) if args.wait else EXIT_OK
 
 
@@ -313,7 +325,13 @@ def cmd_cost(args: argparse.Namespace) -> int:
         if args.items is None or args.worker_ms is None:
             raise UsageError("cost --estimate needs --items and --worker-ms")
         report = cost.estimate(
-            args.items, args.batch_size, args.worker_ms, args.worker_mb, max_parallelism=args.max_parallelism
+            args.items,
+            args.batch_size,
+            args.worker_ms,
+            args.worker_mb,
+            max_parallelism=args.max_parallelism,
+            worker_timeout_secs=args.worker_timeout_secs,
+            execution_type=args.execution_type,
         )
     else:
         if not args.job_id:

@@ -32,6 +32,10 @@ class DispatchRejected(ClientError):
         self.message = message
 
 
+class InvalidResults(ClientError):
+    """A batch's recorded output cannot be read as results (the message names the batch)."""
+
+
 class JobWaitTimeout(ClientError):
     """wait() gave up before the job ended."""
 

@@ -26,11 +26,12 @@ from botocore.exceptions import ClientError as BotoClientError
 from tqdm import tqdm
 
 from burst_client.aws import Clients, translated_errors
-from burst_client.errors import DispatchRejected, JobNotFound, JobWaitTimeout, StackNotDeployed
+from burst_client.errors import DispatchRejected, InvalidResults, JobNotFound, JobWaitTimeout, StackNotDeployed
 from burst_core.dispatch import latest_execution
-from burst_core.monitor import JOB_TIMED_OUT, NOT_RECORDED_ERROR
-from burst_core.persistence import query_pages
-from burst_core.results import BatchResult, is_failed, parse_row, query_rows
+from burst_core.exceptions import InvalidWorkerOutput
+from burst_core.monitor import JOB_TIMED_OUT, summary_key
+from burst_core.persistence import BatchStatus, TasksTable, query_rows
+from burst_core.results import BatchResult, is_failed, parse_row, read_s3_json
 
 RUNNING, SUCCEEDED, FAILED, TIMED_OUT, CANCELLED = "running", "succeeded", "failed", "timed out", "cancelled"
 CANCELLED_ERROR = "Burst.Cancelled"
@@ -56,6 +57,7 @@ class Stack:
     tasks_table: str
     bucket: str
     state_machine_arn: str
+    express_state_machine_arn: str
     dispatch_function: str
     monitor_function: str
 
@@ -81,6 +83,7 @@ def find_stack(clients: Clients, org: str, stage: str) -> Stack:
         "TasksTable",
         "MapJobsInputsBucket",
         "JobLifecycleStateMachine",
+        "ExpressJobLifecycleStateMachine",
         "DispatchLambdaFunction",
         "MonitorLambdaFunction",
     ]
@@ -92,6 +95,7 @@ def find_stack(clients: Clients, org: str, stage: str) -> Stack:
         outputs["TasksTable"],
         outputs["MapJobsInputsBucket"],
         outputs["JobLifecycleStateMachine"],
+        outputs["ExpressJobLifecycleStateMachine"],
         outputs["DispatchLambdaFunction"],
         outputs["MonitorLambdaFunction"],
     )
@@ -143,10 +147,14 @@ def _state_of(execution: dict[str, Any]) -> str:
 class Job:
     """A dispatched job: its execution and its batch rows."""
 
-    def __init__(self, client: BurstClient, job_id: str, execution_arn: str) -> None:
+    def __init__(
+        self, client: BurstClient, job_id: str, execution_arn: str, dispatched: dict[str, Any] | None = None
+    ) -> None:
         self.client = client
         self.job_id = job_id
         self.execution_arn = execution_arn
+        # dispatch's answer (docs/Interfaces.md), when this object started the job
+        self.dispatched = dispatched or {}
 
     def __repr__(self) -> str:
         return f"Job({self.job_id!r})"
@@ -164,36 +172,56 @@ class Job:
     def num_batches(self) -> int:
         return int(self.input["numBatches"])
 
+    def summary(self, execution: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """The summary of the job's latest execution once it has one (docs/Interfaces.md, the
+        combiner's input), else None."""
+        name = str((execution or self.describe()).get("name") or self.execution_arn.rsplit(":", 1)[-1])
+        key = summary_key(self.job_id, name)
+        try:
+            with translated_errors():
+                return dict(read_s3_json(self.client.clients("s3"), f"s3://{self.client.stack.bucket}/{key}"))
+        except BotoClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+                return None
+            raise
+
     def counts(self) -> tuple[int, int]:
-        """(rows recorded, rows failed) in one consistent paginated COUNT query."""
-        request: dict[str, Any] = {
-            "TableName": self.client.stack.tasks_table,
-            "KeyConditionExpression": "jobId = :j",
-            "FilterExpression": "#s = :failed",
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": {":j": {"S": self.job_id}, ":failed": {"S": "failed"}},
-            "Select": "COUNT",
-            "ConsistentRead": True,
-        }
-        recorded = failed = 0
+        """(batches done, batches failed) so far, from the Map Runs' item counters: a few requests
+        whatever the job's size (one per round). While a job runs, a batch deferred to a later round or
+        skipped past the deadline counts as done until the summary says otherwise."""
+        sfn = self.client.clients("stepfunctions")
+        done = failed = 0
         with translated_errors():
-            for page in query_pages(self.client.clients("dynamodb"), request):
-                recorded += int(page["ScannedCount"])
-                failed += int(page["Count"])
-        return recorded, failed
+            for page in sfn.get_paginator("list_map_runs").paginate(executionArn=self.execution_arn):
+                for run in page.get("mapRuns", []):
+                    items = sfn.describe_map_run(mapRunArn=run["mapRunArn"])["itemCounts"]
+                    done += int(items.get("succeeded", 0))
+                    failed += int(items.get("failed", 0)) + int(items.get("timedOut", 0))
+        # a redrive runs only the batches that had not succeeded
+        done += self.num_batches - int(self.input.get("redrivenBatches", self.num_batches))
+        return min(done, max(self.num_batches - failed, 0)), failed
 
     def status(self) -> JobStatus:
+        """The job's state and batch counts: exact from the summary once the job has one, else from the
+        Map Runs' counters. Its cost does not grow with the job's size."""
         execution = self.describe()
-        recorded, failed = self.counts()
+        state = _state_of(execution)
+        summary = self.summary(execution) if state != RUNNING else None
+        if summary is not None:
+            done, failed = int(summary["succeededBatches"]), int(summary["failedBatchCount"])
+            pending = int(summary["unprocessedBatchCount"])
+        else:
+            done, failed = self.counts()
+            pending = max(self.num_batches - done - failed, 0)
         start = execution["startDate"]
         end = execution.get("stopDate") or datetime.now(UTC)
         return JobStatus(
             job_id=self.job_id,
-            state=_state_of(execution),
+            state=state,
             num_batches=self.num_batches,
-            done=recorded - failed,
+            done=done,
             failed=failed,
-            pending=max(self.num_batches - recorded, 0),
+            pending=pending,
             elapsed_secs=(end - start).total_seconds(),
             error=execution.get("error"),
             cause=execution.get("cause"),
@@ -211,9 +239,9 @@ class Job:
     ) -> JobStatus:
         """Poll until the job ends; with ``progress`` show a bar of batches done and failed.
 
-        Every poll counts the job's rows (a query that reads all of them: on AWS, read capacity in
-        proportion to the job's size), so the interval grows by a quarter per poll from
-        ``poll_interval`` to ``max_poll_interval``: short jobs are followed closely, long ones cheaply.
+        Every poll reads the execution and its Map Runs' counters (DescribeMapRun allows about one call
+        a second per account), so the interval grows by a quarter per poll from ``poll_interval`` to
+        ``max_poll_interval``: short jobs are followed closely, long ones cheaply.
         """
         if poll_interval <= 0 or max_poll_interval < poll_interval:
             raise ValueError(
@@ -242,7 +270,10 @@ class Job:
         s3 = self.client.clients("s3")
         rows = query_rows(self.client.clients("dynamodb"), self.client.stack.tasks_table, self.job_id, *bounds)
         with translated_errors():
-            return [parse_row(item, s3) for item in rows if not is_failed(item)]
+            try:
+                return [parse_row(item, s3) for item in rows if not is_failed(item)]
+            except InvalidWorkerOutput as exc:
+                raise InvalidResults(f"job {self.job_id}: {exc}") from None
 
     def results(self, *, parallelism: int = RESULT_SEGMENTS) -> Iterator[BatchResult]:
         """Every succeeded batch's results in batch order (consistent reads; S3-stored results fetched).
@@ -260,36 +291,15 @@ class Job:
                 yield from chunk
 
     def failures(self) -> list[BatchFailure]:
-        """Failed batches with error and cause; once the job ended (not timed out or cancelled),
-        batches with no record at all are listed as Burst.BatchNotRecorded."""
-        found: list[BatchFailure] = []
-        recorded: set[int] = set()
+        """Failed batches with error and cause, in batch order (the job's summary records those whose
+        child workflow failed before writing a row, e.g. with States.DataLimitExceeded)."""
+        table = TasksTable(self.client.clients("dynamodb"), self.client.stack.tasks_table)
         with translated_errors():
-            items = list(
-                query_rows(
-                    self.client.clients("dynamodb"),
-                    self.client.stack.tasks_table,
-                    self.job_id,
-                    attributes=("batchId", "status", "error", "cause"),
-                )
-            )
-        for item in items:
-            batch_id = int(item["batchId"]["N"])
-            recorded.add(batch_id)
-            if item.get("status", {}).get("S") == "failed":
-                found.append(
-                    BatchFailure(
-                        batch_id, item.get("error", {}).get("S", "Unknown"), item.get("cause", {}).get("S", "")
-                    )
-                )
-        state = _state_of(self.describe())
-        if state in {SUCCEEDED, FAILED}:
-            found.extend(
-                BatchFailure(b, NOT_RECORDED_ERROR, "no result or error was recorded for this batch")
-                for b in range(self.num_batches)
-                if b not in recorded
-            )
-        return sorted(found, key=lambda failure: failure.batch_id)
+            return [
+                BatchFailure(record.batch_id, record.error or "Unknown", record.cause or "")
+                for record in table.records(self.job_id)
+                if record.status is BatchStatus.FAILED
+            ]
 
     # -- control --------------------------------------------------------------------------------------
     def cancel(self, reason: str = "cancelled by the user") -> None:
@@ -310,9 +320,17 @@ class Job:
         return self
 
     def output(self) -> Any:
-        """The execution's output (the combiner's result under "result") once it succeeded, else None."""
+        """The execution's output (the combiner's result under "result") once it succeeded, else None.
+        A result the combiner helper stored in S3 (too large for the execution's state) is read back."""
         execution = self.describe()
-        return json.loads(execution["output"]) if execution.get("output") else None
+        if not execution.get("output"):
+            return None
+        output = json.loads(execution["output"])
+        result = output.get("result") if isinstance(output, dict) else None
+        if isinstance(result, dict) and set(result) == {"resultS3Uri", "resultBytes"}:
+            with translated_errors():
+                output["result"] = read_s3_json(self.client.clients("s3"), str(result["resultS3Uri"]))
+        return output
 
 
 class BurstClient:
@@ -346,6 +364,7 @@ class BurstClient:
         jobs_timeout_secs: int | None = None,
         tolerated_percentage_failure: float | None = None,
         job_parameters: dict[str, Any] | None = None,
+        batch_execution_type: str | None = None,
     ) -> Job:
         event: dict[str, Any] = {
             "workerFunctionName": worker,
@@ -359,6 +378,7 @@ class BurstClient:
             "jobsTimeoutSecs": jobs_timeout_secs,
             "toleratedPercentageFailure": tolerated_percentage_failure,
             "jobParameters": job_parameters,
+            "batchExecutionType": batch_execution_type,
         }
         event.update({key: value for key, value in optional.items() if value is not None})
         return self.dispatch_event(event)
@@ -374,12 +394,16 @@ class BurstClient:
             error_type = payload.get("errorType", "Error") if isinstance(payload, dict) else "Error"
             message = payload.get("errorMessage", str(payload)) if isinstance(payload, dict) else str(payload)
             raise DispatchRejected(error_type, message)
-        return Job(self, payload["jobId"], payload["workflowArn"])
+        return Job(self, payload["jobId"], payload["workflowArn"], payload)
 
     def job(self, job_id: str) -> Job:
         """A job found again from its id: its latest execution (``<jobId>`` or ``<jobId>-redrive-<n>``)."""
         with translated_errors():
-            latest = latest_execution(self.clients("stepfunctions"), self.stack.state_machine_arn, job_id)
+            latest = latest_execution(
+                self.clients("stepfunctions"),
+                (self.stack.state_machine_arn, self.stack.express_state_machine_arn),
+                job_id,
+            )
         if latest is None:
             raise JobNotFound(f"job {job_id} not found in stack {self.stack.name} ({self.clients.region})")
         return Job(self, job_id, latest[1]["executionArn"])

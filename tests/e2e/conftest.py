@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Iterator
@@ -29,6 +30,8 @@ DEPLOY_ENV = {"MAX_BATCHED_JOBS_ITERATIONS": "4"}
 class LocalStack:
     url: str
     client: BurstClient
+    # batchExecutionType of the jobs the tests start (None: dispatch chooses)
+    execution_type: str | None = None
 
     @property
     def clients(self) -> Clients:
@@ -40,8 +43,16 @@ class LocalStack:
     def combiner(self, service: str = "burst-testbed") -> str:
         return f"{ORG}-{service}-{STAGE}-combiner"
 
-    def testbed_job(self, start: int, end: int, batch_size: int, **options: Any) -> Job:
-        return self.client.dispatch(self.worker(), self.combiner(), start, end, batch_size=batch_size, **options)
+    def dispatch(self, worker: str, combiner: str, start: int, end: int, **options: Any) -> Job:
+        options.setdefault("batch_execution_type", self.execution_type)
+        return self.client.dispatch(worker, combiner, start, end, **options)
+
+    def testbed_job(self, start: int, end: int, batch_size: int, *, slow: bool = False, **options: Any) -> Job:
+        worker = self.worker().replace("-worker", "-slow-worker") if slow else self.worker()
+        return self.dispatch(worker, self.combiner(), start, end, batch_size=batch_size, **options)
+
+    def with_execution_type(self, execution_type: str) -> LocalStack:
+        return dataclasses.replace(self, execution_type=execution_type)
 
     def combiner_input(self, job: Job) -> dict[str, Any]:
         body = (
@@ -100,15 +111,31 @@ def bring_up(
 
 
 @pytest.fixture(scope="session")
-def local(aws_credentials: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+def deployed(aws_credentials: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The endpoint with everything deployed, once per session."""
     endpoint, stack = bring_up(tmp_path_factory.mktemp("endpoint"))
     yield stack
     endpoint.stop()
 
 
-@pytest.fixture(scope="module")
-def throttled(aws_credentials: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+@pytest.fixture(scope="session")
+def deployed_throttled(aws_credentials: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """A second endpoint whose account concurrency is 3 invocations at a time."""
     endpoint, stack = bring_up(tmp_path_factory.mktemp("throttled"), concurrency=3, example=False)
     yield stack
     endpoint.stop()
+
+
+@pytest.fixture
+def local(deployed: LocalStack) -> LocalStack:
+    """The endpoint; dispatch chooses the batches' workflow type (a module may override this fixture to
+    run its jobs with each type, see ``each_type``)."""
+    return deployed
+
+
+@pytest.fixture
+def throttled(deployed_throttled: LocalStack) -> LocalStack:
+    return deployed_throttled
+
+
+EXECUTION_TYPES = ["EXPRESS", "STANDARD"]

@@ -17,9 +17,15 @@ from burst_client.deploy import DeployFailed, sls
 from burst_client.errors import DispatchRejected
 from burst_client.timeline import execution_history
 
-from .conftest import ORG, STAGE, TESTBED, LocalStack
+from .conftest import EXECUTION_TYPES, ORG, STAGE, TESTBED, LocalStack
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(params=EXECUTION_TYPES)
+def local(deployed: LocalStack, request: pytest.FixtureRequest) -> LocalStack:
+    """Every job test runs with EXPRESS and with STANDARD batch workflows."""
+    return deployed.with_execution_type(request.param)
 
 
 def squares(start: int, end: int) -> int:
@@ -29,7 +35,7 @@ def squares(start: int, end: int) -> int:
 def test_mask_search_result_is_exactly_right(local: LocalStack):
     img = load_imaging()
     mask = ["1" * 8 + "." * 8] * 4 + ["0" * 16] * 4 + ["." * 16] * 8
-    job = local.client.dispatch(
+    job = local.dispatch(
         local.worker("mask-search"),
         local.combiner("mask-search"),
         100,
@@ -86,23 +92,40 @@ def test_more_batches_than_max_parallelism_run_in_rounds_exactly_once(local: Loc
         .list_objects_v2(Bucket=local.client.stack.bucket, Prefix=f"jobs/{job.job_id}/")
         .get("Contents", [])
     ]
-    assert not [k for k in keys if "/batches-" in k], "every round's batch file is cleaned up"
+    assert not [k for k in keys if "/round-" in k], "every round's batch file is cleaned up"
 
 
-def test_result_larger_than_a_dynamodb_item_is_read_back_intact(local: LocalStack):
+def load_testbed_worker():
     spec = importlib.util.spec_from_file_location("testbed_worker", TESTBED / "testbed" / "worker.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_results_the_worker_stored_in_s3_are_read_back_intact(local: LocalStack):
+    module = load_testbed_worker()
     job = local.testbed_job(0, 4, 2, job_parameters={"largeResultBytes": 600_000})
     assert job.wait(timeout=120).state == "succeeded"
-    s3 = local.clients("s3")
     for row in local.rows(job):
-        batch_id = int(row["batchId"]["N"])
-        assert "results" not in row
-        bucket, key = row["resultsS3Uri"]["S"][5:].split("/", 1)
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        assert len(body) > 400 * 1024
-        assert json.loads(body) == module.large_result(batch_id, 600_000)
+        assert json.loads(row["output"]["S"])["resultsS3Uri"].startswith("s3://")
+    results = list(job.results())
+    assert [r.batch_id for r in results] == [0, 1]
+    for result in results:
+        assert result.results == module.large_result(result.batch_id, 600_000)
+
+
+def test_an_output_over_the_state_limit_fails_only_its_batch(local: LocalStack):
+    job = local.testbed_job(
+        0, 8, 1, tolerated_percentage_failure=20, job_parameters={"inlineResultBytes": {"2": 300_000, "5": 100_000}}
+    )
+    status = job.wait(timeout=120)
+    assert (status.state, status.done, status.failed) == ("succeeded", 7, 1)
+    (failure,) = job.failures()
+    assert (failure.batch_id, failure.error) == (2, "States.DataLimitExceeded")
+    assert "size exceeding the maximum number of bytes" in failure.cause
+    results = {r.batch_id: r.results for r in job.results()}
+    assert sorted(results) == [0, 1, 3, 4, 5, 6, 7]
+    assert results[5] == [0] * 50_000  # 100 KB fits inline
 
 
 def test_worker_timeout_is_retried_and_nothing_is_lost(local: LocalStack):

@@ -6,9 +6,14 @@ from datetime import datetime
 
 import pytest
 
-from .conftest import LocalStack
+from .conftest import EXECUTION_TYPES, LocalStack
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(params=EXECUTION_TYPES)
+def throttled(deployed_throttled: LocalStack, request: pytest.FixtureRequest) -> LocalStack:
+    return deployed_throttled.with_execution_type(request.param)
 
 
 def test_throttled_batches_are_retried_and_all_recorded(throttled: LocalStack):

@@ -8,13 +8,17 @@ the duration of a ``with`` block only (for tests).
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import copy
 import datetime
 import functools
+import inspect
 import io
+import itertools
 import json
 import logging
+import random
 import re
 import sys
 import threading
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from botocore import endpoint as botocore_endpoint
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from moto import backends as moto_backends
@@ -34,6 +39,10 @@ from moto.cloudformation import parsing
 from moto.cloudformation.models import CloudFormationBackend
 from moto.core import responses as moto_responses
 from moto.core.botocore_stubber import MockRawResponse
+from moto.dynamodb import responses as dynamodb_responses
+from moto.dynamodb.exceptions import ItemSizeTooLarge, ItemSizeToUpdateTooLarge
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.stepfunctions import responses
 from moto.stepfunctions.exceptions import ResourceNotFound
 from moto.stepfunctions.models import StateMachine
@@ -63,7 +72,10 @@ from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.im
     IsTimestamp,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
-from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+    distributed_iteration_component,
+    iteration_worker,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
     DistributedIterationComponent,
     DistributedIterationComponentEvalInput,
@@ -95,6 +107,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_la
 from moto.stepfunctions.parser.asl.component.state.state_props import StateProps
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramError, ProgramStopped, ProgramTimedOut
 from moto.stepfunctions.parser.asl.eval.states import ExecutionData, ItemData, MapData
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
@@ -104,6 +117,7 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.utils import cfn_to_api_tags
 from werkzeug.test import run_wsgi_app
 
+from burst_core.config import DISTRIBUTED_MAP_MAX_CONCURRENCY
 from burst_core.job import iso_timestamp
 
 LOG = logging.getLogger(__name__)
@@ -1080,20 +1094,20 @@ EXPRESS_TIMEOUT_CAUSE = "The execution ran longer than an Express workflow's max
 _EXPRESS = "_burst_local_express"
 
 
+# Express children run in threads of their own (so that one can time out while its Task still runs), reused
+# from child to child: a new thread for every child cost more than the child's own states.
+_EXPRESS_CHILDREN = concurrent.futures.ThreadPoolExecutor(
+    max_workers=DISTRIBUTED_MAP_MAX_CONCURRENCY, thread_name_prefix="burst-local-express-child"
+)
+
+
 class _ExpressProgram(Program):
     """The child workflow of an Express distributed Map: times out after EXPRESS_MAX_DURATION_SECS."""
 
     def eval(self, env: Environment) -> None:
-        finished = threading.Event()
-
-        def run() -> None:
-            try:
-                Program.eval(self, env)
-            finally:
-                finished.set()
-
-        threading.Thread(target=run, name="burst-local-express-child", daemon=True).start()
-        if not finished.wait(EXPRESS_MAX_DURATION_SECS):
+        running = _EXPRESS_CHILDREN.submit(Program.eval, self, env)
+        done, _ = concurrent.futures.wait([running], timeout=EXPRESS_MAX_DURATION_SECS)
+        if not done:
             with env._state_mutex:
                 if env.is_running():
                     env.set_timed_out()
@@ -1376,13 +1390,150 @@ def _apply_map_child_execution_context() -> Undo:
         if child is not None:
             data["Execution"] = ExecutionData(  # a dict of its own: the parent's is shared with its other frames
                 Id=child.execution_arn,
-                Input=copy.deepcopy(env_frame.states.get_input()),
+                Input=env_frame.states.get_input(),  # a copy already
                 Name=child.name,
                 RoleArn=data["Execution"].get("RoleArn", ""),
                 StartTime=iso_timestamp(child.start),
             )
 
     return _patch_inherited(worker, "_eval_input", eval_input)
+
+
+# -- 23 ---------------------------------------------------------------------------------------------------
+# GAP (speed): the history events of a distributed Map's child workflows are recorded, under a lock that all the
+# children of a run share, in an EventManager that nothing ever reads: DistributedIterationComponent._eval_body
+# gives the run a fresh one and drops it when the run ends (moto has no child executions to describe). It took
+# about a fifth of the endpoint's interpreter time in a job of no-op batches. On AWS an EXPRESS child has no
+# execution history at all, a STANDARD child one of its own
+# (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-standard-vs-express.html). Give the run a manager
+# that only numbers the events.
+class _UnreadHistory(EventManager):
+    """The event manager of a distributed Map run's children: events are numbered, not kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ids = itertools.count(1)
+
+    def add_event(
+        self,
+        context: Any,
+        event_type: Any,
+        event_details: Any = None,
+        timestamp: Any = None,
+        update_source_event_id: bool = True,
+    ) -> int:
+        event_id = next(self._ids)  # atomic in CPython
+        context.last_published_event_id = event_id
+        if update_source_event_id:
+            context.source_event_id = event_id
+        return event_id
+
+
+def _apply_map_children_history_unread() -> Undo:
+    return _patch(distributed_iteration_component, "EventManager", _UnreadHistory)
+
+
+# -- 24 ---------------------------------------------------------------------------------------------------
+# GAP (speed): UpdateItem parses its UpdateExpression into a syntax tree, deep-copies the tree and the item, and
+# runs ten validating traversals of it, twice when the item is new (DynamoDBBackend.update_item,
+# UpdateExpressionValidator): about a quarter of the endpoint's interpreter time in a job of no-op batches, whose
+# rows the state machine writes with UpdateItem. Apply the plain actions (`SET #a = :v`,
+# `SET #a = if_not_exists(#b, :v)`, `REMOVE #a`, on top-level attributes that are not keys or indexed, without a
+# condition) directly, with the result moto's executor gives; leave everything else, errors included, to moto.
+# The handler (DynamoHandler.update_item) also parses the expression on every call, only to list the names and
+# values it uses: it reads the tree and never changes it, so parse each expression once.
+_NAME, _VALUE = r"#[A-Za-z0-9_]+", r":[A-Za-z0-9_]+"
+_SET_ACTION = rf"({_NAME})\s*=\s*(?:if_not_exists\s*\(\s*({_NAME})\s*,\s*({_VALUE})\s*\)|({_VALUE}))"
+_PLAIN_UPDATE = re.compile(
+    rf"\s*SET\s+(?P<set>{_SET_ACTION}(?:\s*,\s*{_SET_ACTION})*)"
+    rf"(?:\s+REMOVE\s+(?P<remove>{_NAME}(?:\s*,\s*{_NAME})*))?\s*",
+    re.IGNORECASE,
+)
+
+
+_PLAIN_TYPES = {"S", "N", "B", "BOOL", "NULL"}
+
+
+@dataclass(frozen=True)
+class PlainUpdate:
+    """An UpdateExpression of plain actions: SET (target, if_not_exists path or None, value), REMOVE targets."""
+
+    sets: tuple[tuple[str, str | None, str], ...]
+    removes: tuple[str, ...]
+
+
+def plain_update(expression: str) -> PlainUpdate | None:
+    """The actions of ``expression`` if it is made of plain actions only, else None."""
+    found = _PLAIN_UPDATE.fullmatch(expression or "")
+    if found is None:
+        return None
+    sets = tuple((m[0], m[1] or None, m[2] or m[3]) for m in re.findall(_SET_ACTION, found.group("set")))
+    removes = tuple(re.findall(_NAME, found.group("remove") or ""))
+    return PlainUpdate(sets, removes)
+
+
+def _apply_plain_update_item() -> Undo:
+    original = DynamoDBBackend.__dict__["update_item"]
+
+    signature = inspect.signature(original)
+
+    @functools.wraps(original)
+    def update_item(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
+        call = signature.bind(self, *args, **kwargs)
+        call.apply_defaults()
+        a = call.arguments
+        key, names, values = a["key"], a["expression_attribute_names"] or {}, a["expression_attribute_values"] or {}
+        plain = not (a["attribute_updates"] or a["expected"] or a["condition_expression"])
+        update = plain_update(a["update_expression"]) if plain else None
+        table = self.get_table(a["table_name"])
+        if update is None or table.stream_shard is not None or set(key) != set(table.attribute_keys):
+            return original(self, *args, **kwargs)
+        placeholders = [t for t, _, _ in update.sets] + [p for _, p, _ in update.sets if p] + list(update.removes)
+        if any(p not in names for p in placeholders) or any(v not in values for _, _, v in update.sets):
+            return original(self, *args, **kwargs)
+        targets = [names[t] for t, _, _ in update.sets] + [names[t] for t in update.removes]
+        indexed = {attribute["AttributeName"] for attribute in table.attr}
+        if len(set(targets)) != len(targets) or indexed & set(targets):
+            return original(self, *args, **kwargs)
+        if any(set(values[v]) - _PLAIN_TYPES for _, _, v in update.sets):  # sets, empty or not, are moto's
+            return original(self, *args, **kwargs)
+        hash_value = DynamoType(key[table.hash_key_attr])
+        range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+        if hash_value.type != table.hash_key_type or (range_value and range_value.type != table.range_key_type):
+            return original(self, *args, **kwargs)
+        item = table.get_item(hash_value, range_value) or table.put_item(dict(key))
+        # every operand is read from the item as it was before the update
+        before = dict(item.attrs)
+        try:
+            for target, path, value in update.sets:
+                existing = before.get(names[path]) if path is not None else None
+                item.attrs[names[target]] = existing if existing is not None else DynamoType(values[value])
+            for target in update.removes:
+                item.attrs.pop(names[target], None)
+        except ItemSizeTooLarge:
+            raise ItemSizeToUpdateTooLarge() from None
+        return item
+
+    parser = dynamodb_responses.__dict__["UpdateExpressionParser"]
+    cached_parser = types.SimpleNamespace(make=functools.lru_cache(maxsize=1024)(parser.make))
+    undos = [
+        _patch(DynamoDBBackend, "update_item", update_item),
+        _patch(dynamodb_responses, "UpdateExpressionParser", cached_parser),
+    ]
+    return _undo_all(undos)
+
+
+# -- 25 ---------------------------------------------------------------------------------------------------
+# GAP (speed): botocore gives every request an invocation id from uuid.uuid4() (Endpoint._update_retries_context),
+# whose os.urandom call releases the interpreter lock: in the endpoint, where the interpreter's requests (workaround
+# 11b) and the Map's children share one lock, each of them then waits for the lock to come back. The ids only need to
+# be unique: draw them from the random module, which keeps the lock.
+def _random_uuid4() -> uuid.UUID:
+    return uuid.UUID(int=random.getrandbits(128), version=4)
+
+
+def _apply_invocation_ids_keep_the_lock() -> Undo:
+    return _patch(botocore_endpoint, "uuid", types.SimpleNamespace(uuid4=_random_uuid4))
 
 
 WORKAROUNDS: tuple[Workaround, ...] = (
@@ -1500,6 +1651,21 @@ WORKAROUNDS: tuple[Workaround, ...] = (
         "result-writer-files",
         "ResultWriter writes an empty manifest only, and nothing when the Map run fails",
         _apply_result_writer_files,
+    ),
+    Workaround(
+        "map-children-history-unread",
+        "a Map run's children record history events that nothing reads, under one lock",
+        _apply_map_children_history_unread,
+    ),
+    Workaround(
+        "plain-update-item",
+        "UpdateItem deep-copies and traverses its expression's syntax tree ten times, twice for a new item",
+        _apply_plain_update_item,
+    ),
+    Workaround(
+        "invocation-ids-keep-the-lock",
+        "botocore's uuid4 request ids release the interpreter lock (os.urandom) on every request",
+        _apply_invocation_ids_keep_the_lock,
     ),
     Workaround(
         "entered-time-format",

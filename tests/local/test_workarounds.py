@@ -1361,3 +1361,188 @@ def test_map_children_have_their_own_execution_context(sfn: Any) -> None:
     execution_arn_prefix = parent["stateMachineArn"].replace(":stateMachine:", ":execution:") + "/Batches:"
     assert first["id"] == execution_arn_prefix + first["name"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", started)
+
+
+# -- 23 ---------------------------------------------------------------------------------------------------------
+def test_map_children_keep_no_history(sfn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+
+    recorded: list[int] = []
+    original = EventManager.add_event
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> int:
+        recorded.append(id(self))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(EventManager, "add_event", counting)
+    child = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "End": True}}}
+    definition = distributed_map(child)
+
+    def history_types() -> tuple[list[str], int]:
+        recorded.clear()
+        described = run(sfn, definition, {"items": list(range(20))})
+        assert described["status"] == "SUCCEEDED"
+        events = sfn.get_execution_history(executionArn=described["executionArn"], maxResults=1000)["events"]
+        return [event["type"] for event in events], len(recorded)
+
+    plain, plain_count = history_types()
+    assert plain_count >= len(plain) + 20 * 4  # each child's states were recorded too, in a manager nobody reads
+    with workarounds.applied("map-children-history-unread"):
+        patched, patched_count = history_types()
+    assert patched == plain  # the execution's own history is the same
+    assert patched_count == len(patched)
+
+
+# -- 24 ---------------------------------------------------------------------------------------------------------
+TABLE_24 = "plain-updates"
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        client.create_table(
+            TableName=TABLE_24,
+            AttributeDefinitions=[
+                {"AttributeName": "jobId", "AttributeType": "S"},
+                {"AttributeName": "batchId", "AttributeType": "N"},
+            ],
+            KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}, {"AttributeName": "batchId", "KeyType": "RANGE"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield client
+
+
+def update_outcome(dynamodb: Any, batch: int, request: dict[str, Any]) -> Any:
+    key = {"jobId": {"S": "j"}, "batchId": {"N": str(batch)}}
+    try:
+        dynamodb.update_item(TableName=TABLE_24, Key=key, **request)
+    except ClientError as exc:
+        return ("error", exc.response["Error"]["Code"], exc.response["Error"]["Message"])
+    return dynamodb.get_item(TableName=TABLE_24, Key=key, ConsistentRead=True).get("Item")
+
+
+ROW_WRITE = {
+    "UpdateExpression": "SET #s = :s, #o = :o, #t = if_not_exists(#t, :t) REMOVE #e, #c",
+    "ExpressionAttributeNames": {"#s": "status", "#o": "output", "#t": "ttl", "#e": "error", "#c": "cause"},
+    "ExpressionAttributeValues": {":s": {"S": "succeeded"}, ":o": {"S": '{"results": [1]}'}, ":t": {"N": "7"}},
+}
+UPDATES = [
+    ROW_WRITE,
+    {**ROW_WRITE, "ExpressionAttributeValues": {**ROW_WRITE["ExpressionAttributeValues"], ":o": {"S": ""}}},
+    {
+        "UpdateExpression": "set #a=:a, #b = if_not_exists(#a, :b)",
+        "ExpressionAttributeNames": {"#a": "a", "#b": "b"},
+        "ExpressionAttributeValues": {":a": {"N": "1"}, ":b": {"BOOL": True}},
+    },
+    {"UpdateExpression": "SET #o = :o REMOVE #o", **{k: ROW_WRITE[k] for k in ("ExpressionAttributeNames",)}}
+    | {"ExpressionAttributeValues": {":o": {"S": "x"}}},
+    {  # a key attribute
+        "UpdateExpression": "SET #k = :k",
+        "ExpressionAttributeNames": {"#k": "jobId"},
+        "ExpressionAttributeValues": {":k": {"S": "other"}},
+    },
+    {  # an undefined value, an unused name
+        "UpdateExpression": "SET #a = :missing",
+        "ExpressionAttributeNames": {"#a": "a", "#unused": "u"},
+        "ExpressionAttributeValues": {":a": {"S": "x"}},
+    },
+    {  # a set value (moto's own rules)
+        "UpdateExpression": "SET #a = :a",
+        "ExpressionAttributeNames": {"#a": "a"},
+        "ExpressionAttributeValues": {":a": {"SS": []}},
+    },
+    {  # not a plain action
+        "UpdateExpression": "SET #a = #a + :one",
+        "ExpressionAttributeNames": {"#a": "n"},
+        "ExpressionAttributeValues": {":one": {"N": "1"}},
+    },
+    {  # too large for an item
+        "UpdateExpression": "SET #a = :a",
+        "ExpressionAttributeNames": {"#a": "a"},
+        "ExpressionAttributeValues": {":a": {"S": "x" * 410_000}},
+    },
+]
+
+
+@pytest.mark.parametrize("existing", [None, {"status": {"S": "failed"}, "error": {"S": "E"}, "ttl": {"N": "5"}}])
+def test_plain_update_items_end_as_moto_ends_them(dynamodb: Any, existing: dict[str, Any] | None) -> None:
+    def outcomes() -> list[Any]:
+        for table in dynamodb.scan(TableName=TABLE_24)["Items"]:
+            dynamodb.delete_item(TableName=TABLE_24, Key={"jobId": table["jobId"], "batchId": table["batchId"]})
+        if existing is not None:
+            for batch in range(len(UPDATES)):
+                item = {"jobId": {"S": "j"}, "batchId": {"N": str(batch)}, **existing}
+                dynamodb.put_item(TableName=TABLE_24, Item=item)
+        return [update_outcome(dynamodb, batch, request) for batch, request in enumerate(UPDATES)]
+
+    plain = outcomes()
+    with workarounds.applied("plain-update-item"):
+        assert outcomes() == plain
+    assert plain[0]["ttl"] == ({"N": "5"} if existing else {"N": "7"})  # if_not_exists kept its own
+    assert plain[4][0] == "error"  # not every update above succeeds on moto: errors are compared too
+
+
+def test_plain_update_items_skip_moto_validation(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.parsing import validators
+
+    validated: list[int] = []
+    original = validators.Validator.validate
+
+    def counting(self: Any) -> Any:
+        validated.append(1)
+        return original(self)
+
+    monkeypatch.setattr(validators.Validator, "validate", counting)
+    update_outcome(dynamodb, 1, ROW_WRITE)
+    assert len(validated) == 2  # a new item is validated twice
+    validated.clear()
+    with workarounds.applied("plain-update-item"):
+        update_outcome(dynamodb, 2, ROW_WRITE)
+    assert validated == []
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("SET #a = :a", ((("#a", None, ":a"),), ())),
+        (
+            "set #a=:a , #b = if_not_exists( #b , :b ) remove #c,#d",
+            ((("#a", None, ":a"), ("#b", "#b", ":b")), ("#c", "#d")),
+        ),
+        ("SET a = :a", None),
+        ("SET #a = #b", None),
+        ("SET #a = :a + :b", None),
+        ("ADD #a :a", None),
+        ("REMOVE #a", None),
+        ("SET #a = :a REMOVE #b.c", None),
+        ("SET #a = list_append(#a, :a)", None),
+    ],
+)
+def test_plain_update_expressions(expression: str, expected: Any) -> None:
+    found = workarounds.plain_update(expression)
+    assert (found and (found.sets, found.removes)) == expected
+
+
+# -- 25 ---------------------------------------------------------------------------------------------------------
+def test_botocore_invocation_ids_keep_the_interpreter_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uuid
+
+    from botocore import endpoint
+
+    drawn_from_urandom: list[int] = []
+    real_urandom = os.urandom
+
+    def counting_urandom(size: int) -> bytes:
+        drawn_from_urandom.append(size)
+        return real_urandom(size)
+
+    monkeypatch.setattr(os, "urandom", counting_urandom)
+    endpoint.uuid.uuid4()
+    assert drawn_from_urandom == [16]  # plain botocore: the OS's random source, which releases the lock
+    drawn_from_urandom.clear()
+    with workarounds.applied("invocation-ids-keep-the-lock"):
+        ids = {str(endpoint.uuid.uuid4()) for _ in range(1000)}
+        assert all(uuid.UUID(text).version == 4 for text in ids)
+    assert drawn_from_urandom == []
+    assert len(ids) == 1000

@@ -8,7 +8,6 @@ the duration of a ``with`` block only (for tests).
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import copy
 import datetime
@@ -18,6 +17,7 @@ import io
 import itertools
 import json
 import logging
+import queue
 import random
 import re
 import sys
@@ -117,7 +117,6 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.utils import cfn_to_api_tags
 from werkzeug.test import run_wsgi_app
 
-from burst_core.config import DISTRIBUTED_MAP_MAX_CONCURRENCY
 from burst_core.job import iso_timestamp
 
 LOG = logging.getLogger(__name__)
@@ -805,7 +804,8 @@ DATA_LIMIT_EXCEEDED = StatesErrorNameType.StatesStatesDataLimitExceeded.to_name(
 
 
 def payload_size(value: Any) -> int:
-    """Bytes of ``value`` as Step Functions measures it: its JSON, UTF-8 encoded."""
+    """Bytes of ``value`` as Step Functions measures it, its JSON UTF-8 encoded; for a value whose JSON could not
+    exceed the quota even at four bytes a character, its characters (the comparison comes out the same)."""
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
     if len(text) * 4 <= MAX_PAYLOAD_BYTES:  # within the quota whatever the characters: skip encoding
         return len(text)
@@ -1094,20 +1094,47 @@ EXPRESS_TIMEOUT_CAUSE = "The execution ran longer than an Express workflow's max
 _EXPRESS = "_burst_local_express"
 
 
-# Express children run in threads of their own (so that one can time out while its Task still runs), reused
-# from child to child: a new thread for every child cost more than the child's own states.
-_EXPRESS_CHILDREN = concurrent.futures.ThreadPoolExecutor(
-    max_workers=DISTRIBUTED_MAP_MAX_CONCURRENCY, thread_name_prefix="burst-local-express-child"
-)
+class _DaemonThreads:
+    """Runs calls on daemon threads reused from call to call (a new thread for every Express child cost more
+    than the child's own states); daemon, so that a child stuck in a Task never holds up the endpoint's exit."""
+
+    def __init__(self) -> None:
+        self._calls: queue.SimpleQueue[tuple[Callable[[], None], threading.Event]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+
+    def run(self, call: Callable[[], None], timeout: float) -> bool:
+        """Run ``call`` on one of the threads; whether it ended within ``timeout`` seconds."""
+        finished = threading.Event()
+        with self._lock:
+            start = self._idle == 0
+            self._idle = max(self._idle - 1, 0)
+        if start:
+            threading.Thread(target=self._serve, name="burst-local-express-child", daemon=True).start()
+        self._calls.put((call, finished))
+        return finished.wait(timeout)
+
+    def _serve(self) -> None:
+        while True:
+            call, finished = self._calls.get()
+            try:
+                call()
+            except Exception:  # as a thread of its own would: report it and go on
+                LOG.exception("Express child workflow failed")
+            finally:
+                finished.set()
+                with self._lock:
+                    self._idle += 1
+
+
+_EXPRESS_CHILDREN = _DaemonThreads()
 
 
 class _ExpressProgram(Program):
     """The child workflow of an Express distributed Map: times out after EXPRESS_MAX_DURATION_SECS."""
 
     def eval(self, env: Environment) -> None:
-        running = _EXPRESS_CHILDREN.submit(Program.eval, self, env)
-        done, _ = concurrent.futures.wait([running], timeout=EXPRESS_MAX_DURATION_SECS)
-        if not done:
+        if not _EXPRESS_CHILDREN.run(functools.partial(Program.eval, self, env), EXPRESS_MAX_DURATION_SECS):
             with env._state_mutex:
                 if env.is_running():
                     env.set_timed_out()

@@ -29,9 +29,10 @@ from burst_client.aws import Clients, translated_errors
 from burst_client.errors import DispatchRejected, InvalidResults, JobNotFound, JobWaitTimeout, StackNotDeployed
 from burst_core.dispatch import latest_execution
 from burst_core.exceptions import InvalidWorkerOutput
-from burst_core.monitor import JOB_TIMED_OUT, summary_key
+from burst_core.keys import summary_key
+from burst_core.monitor import JOB_TIMED_OUT
 from burst_core.persistence import BatchStatus, TasksTable, query_rows
-from burst_core.results import BatchResult, is_failed, parse_row, read_s3_json
+from burst_core.results import BatchResult, has_results, parse_row, read_s3_json
 
 RUNNING, SUCCEEDED, FAILED, TIMED_OUT, CANCELLED = "running", "succeeded", "failed", "timed out", "cancelled"
 CANCELLED_ERROR = "Burst.Cancelled"
@@ -271,7 +272,7 @@ class Job:
         rows = query_rows(self.client.clients("dynamodb"), self.client.stack.tasks_table, self.job_id, *bounds)
         with translated_errors():
             try:
-                return [parse_row(item, s3) for item in rows if not is_failed(item)]
+                return [parse_row(item, s3) for item in rows if has_results(item)]
             except InvalidWorkerOutput as exc:
                 raise InvalidResults(f"job {self.job_id}: {exc}") from None
 

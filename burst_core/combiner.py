@@ -24,10 +24,10 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from burst_core.config import RESULTS_PREFIX
 from burst_core.job import STATE_PAYLOAD_LIMIT_BYTES
+from burst_core.keys import combiner_result_key
 from burst_core.persistence import JSON_MIME_TYPE, query_rows
-from burst_core.results import BatchResult, is_failed, parse_row, read_s3_json
+from burst_core.results import BatchResult, has_results, parse_row, read_s3_json
 
 # The combiner input's fields that the execution's state does not hold (it takes them from the
 # execution's input): the rest is the summary the result shares the state with.
@@ -85,7 +85,7 @@ class Job:
         unknown shape, naming the batch)."""
         s3 = self._client("s3")
         for item in query_rows(self._client("dynamodb"), self.event["tasksTableName"], self.job_id):
-            if not is_failed(item):
+            if has_results(item):
                 yield parse_row(item, s3)
 
     def failed_batches(self) -> list[dict[str, Any]]:
@@ -106,7 +106,7 @@ class Job:
         body = json.dumps(result, separators=(",", ":")).encode()
         if len(body) <= self.result_limit():
             return result
-        key = f"{RESULTS_PREFIX}{self.job_id}/combiner-result.json"
+        key = combiner_result_key(self.job_id)
         bucket = self.event["resultsBucket"]
         self._client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType=JSON_MIME_TYPE)
         return {"resultS3Uri": f"s3://{bucket}/{key}", "resultBytes": len(body)}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from burst_core.config import BATCH_FILES_PREFIX, DISTRIBUTED_MAP_MAX_CONCURRENCY, Settings
+from burst_core.config import DISTRIBUTED_MAP_MAX_CONCURRENCY, Settings
 from burst_core.exceptions import (
     ConfigurationError,
     InvalidEvent,
@@ -34,6 +35,7 @@ from burst_core.job import (
     parse_job_request,
     parse_timestamp,
 )
+from burst_core.keys import round_file_key
 from burst_core.monitor import STOP_DEADLINE, STOP_DONE, STOP_MAP_RUN_FAILED, STOP_TOLERANCE, TOLERANCE_EXCEEDED
 from burst_core.orchestration import ExecutionType, choose_execution_type, retry_policy
 from burst_core.partition import Partition, plan_partition
@@ -50,11 +52,6 @@ MAX_REDRIVES = 100
 def execution_name(job_id: str, redrive: int = 0) -> str:
     """The job's first execution is named after the job; redrive ``n`` is ``<jobId>-redrive-<n>``."""
     return job_id if redrive == 0 else f"{job_id}-redrive-{redrive}"
-
-
-def round_file_key(job_id: str, name: str, index: int) -> str:
-    """The batch file of round ``index`` of execution ``name``."""
-    return f"{BATCH_FILES_PREFIX}{job_id}/{name}/round-{index}.json"
 
 
 def execution_arn(state_machine_arn: str, name: str) -> str:
@@ -118,7 +115,24 @@ def _dispatch_output(state: Mapping[str, Any], execution: Mapping[str, Any]) -> 
     }
 
 
-def _round(index: int, key: str, batch_ids: list[int], next_batch_id: int, carried: int = 0) -> dict[str, Any]:
+def tolerated_failures(percentage: float, num_batches: int) -> int:
+    """How many failed batches a job tolerates: its tolerated percentage of all its batches."""
+    return math.floor(percentage * num_batches / 100 + 1e-9)
+
+
+def _round(
+    state: Mapping[str, Any],
+    index: int,
+    key: str,
+    batch_ids: list[int],
+    next_batch_id: int,
+    *,
+    failed: int = 0,
+    carried: int = 0,
+) -> dict[str, Any]:
+    """A round of the job: its batch file, and how many more failures its Map Run tolerates (the job's
+    tolerance less the failures of earlier rounds: the round fails fast once the job has too many)."""
+    tolerated = tolerated_failures(float(state["toleratedPercentageFailure"]), int(state["numBatches"]))
     return {
         "index": index,
         "more": True,
@@ -127,6 +141,8 @@ def _round(index: int, key: str, batch_ids: list[int], next_batch_id: int, carri
         "lastBatchId": max(batch_ids),
         "nextBatchId": next_batch_id,
         "carried": carried,
+        "failed": failed,
+        "toleratedFailureCount": max(tolerated - failed, 0),
         "stop": None,
     }
 
@@ -240,7 +256,7 @@ class Dispatcher:
             "maxParallelism": round_size,
             "jobsTimeoutSecs": timeout,
             "toleratedPercentageFailure": request.tolerated_percentage_failure,
-            "mapToleratedFailurePercentage": request.tolerated_percentage_failure,
+            "requestedBatchExecutionType": request.batch_execution_type,
             "jobParameters": request.job_parameters,
             "startTime": iso_timestamp(start),
             "deadline": iso_timestamp(deadline_for(start, timeout)),
@@ -252,7 +268,7 @@ class Dispatcher:
         first, nxt = partition.round_bounds(0)
         batch_ids = list(range(first, nxt))
         key = round_file_key(job_id, name, 0)
-        state["round"] = _round(0, key, batch_ids, nxt)
+        state["round"] = _round(state, 0, key, batch_ids, nxt)
         self._check_size(state)
         self._write_batch_file(job_id, key, partition, batch_ids)
         execution = self._start(job_id, name, state)
@@ -276,6 +292,9 @@ class Dispatcher:
                 f"the job's state would be {payload_size} bytes, over the "
                 f"Step Functions limit of {STATE_PAYLOAD_LIMIT_BYTES}",
             )
+
+    def _state_machines(self) -> str:
+        return " or ".join(self._settings.state_machine_arns) or "(no state machine configured)"
 
     def _state_machine(self, execution_type: str) -> str:
         """The lifecycle state machine whose batches are child workflows of ``execution_type``."""
@@ -305,7 +324,7 @@ class Dispatcher:
         except ClientError as exc:
             raise StorageError(f"job {job_id}: cannot describe its execution: {exc}") from exc
         if latest is None:
-            raise InvalidJobInput(REDRIVE_FIELD, f"no job {job_id!r} in {self._settings.state_machine_arn}")
+            raise InvalidJobInput(REDRIVE_FIELD, f"no job {job_id!r} in {self._state_machines()}")
         return latest
 
     def redrive(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -339,11 +358,13 @@ class Dispatcher:
             raise InvalidJobInput(REDRIVE_FIELD, f"job {job_id} has no failed or missing batch to run again")
         timeout = override or int(state["jobsTimeoutSecs"])
         # the functions may have changed since: check them again, as a new job's
+        requested = state.get("requestedBatchExecutionType")
         request = JobRequest(
             worker_function_name=state["workerFunctionName"],
             combiner_function_name=state["combinerFunctionName"],
             dataset_start_index=partition.start,
             dataset_end_index=partition.end,
+            batch_execution_type=ExecutionType(requested) if requested else None,
         )
         orchestration = self._orchestration(request, partition.max_parallelism, timeout)
         start = self._now()
@@ -356,13 +377,12 @@ class Dispatcher:
             jobsTimeoutSecs=timeout,
             redrive=redrive + 1,
             redrivenBatches=len(batch_ids),
-            # a redrive's failures do not stop it early: Summarize applies the job's tolerance to all rows
-            mapToleratedFailurePercentage=100,
             rowTtl=self._row_ttl(start),
-            # one map run over the listed batches (and rounds for those deferred), then the summary
-            round=_round(0, key, batch_ids, partition.num_batches),
             **orchestration,
         )
+        # one map run over the listed batches (and rounds for those deferred), then the summary
+        state["round"] = _round(state, 0, key, batch_ids, partition.num_batches)
+        self._check_size(state)
         self._write_batch_file(job_id, key, partition, batch_ids)
         execution = self._start(job_id, name, state)
         logger.info("job %s: redrive %d of %d batches", job_id, redrive + 1, len(batch_ids))
@@ -372,9 +392,9 @@ class Dispatcher:
     def next_round(self, state: Mapping[str, Any]) -> dict[str, Any]:
         """The ``dispatchNextBatches`` step, after each round's Map Run.
 
-        Deletes the round's batch file. The rounds stop when the Map Run failed (its failures exceeded
-        the tolerance: fail fast), when the deadline has passed, or when no batch is left; otherwise the
-        next round runs the round's deferred batches and as many new ones as fit."""
+        Deletes the round's batch file. The rounds stop when the Map Run failed (the job's failures
+        exceeded its tolerance: fail fast), when the deadline has passed, or when no batch is left;
+        otherwise the next round runs the batches this round deferred and as many new ones as fit."""
         job_id = state.get("jobId")
         current = state.get("round")
         if not isinstance(job_id, str) or not isinstance(current, Mapping):
@@ -387,19 +407,34 @@ class Dispatcher:
             error = str(failure.get("Error") or "")
             reason = STOP_TOLERANCE if error == TOLERANCE_EXCEEDED else STOP_MAP_RUN_FAILED
             return {**ended, "stop": {"reason": reason, "error": error, "cause": str(failure.get("Cause") or "")}}
-        deadline = parse_timestamp(str(state["deadline"]))
-        if self._now() >= deadline:
+        if self._now() >= parse_timestamp(str(state["deadline"])):
             return {**ended, "stop": {"reason": STOP_DEADLINE, "error": None, "cause": None}}
-        table = TasksTable(self._dynamodb, self._settings.tasks_table)
-        carried = table.deferred(job_id, int(current["firstBatchId"]), int(current["lastBatchId"]))
+        failed, started = int(current.get("failed", 0)), None
+        run_arn = (state.get("mapRun") or {}).get("MapRunArn")
+        if run_arn:
+            try:
+                run = self._sfn.describe_map_run(mapRunArn=run_arn)
+            except ClientError as exc:
+                raise StorageError(f"job {job_id}: cannot describe its Map Run {run_arn}: {exc}") from exc
+            failed += int(run["itemCounts"]["failed"]) + int(run["itemCounts"]["timedOut"])
+            started = run["startDate"]
+        # a batch is carried when this round deferred it; one deferred earlier whose row was not written
+        # again failed in this round before it could record that (the summary records its error)
+        carried = [
+            record.batch_id
+            for record in TasksTable(self._dynamodb, self._settings.tasks_table).deferred(
+                job_id, int(current["firstBatchId"]), int(current["lastBatchId"])
+            )
+            if started is None or not record.ended_at or parse_timestamp(record.ended_at) >= started
+        ]
         first_new = int(current["nextBatchId"])
         next_new = min(first_new + max(partition.max_parallelism - len(carried), 0), partition.num_batches)
         batch_ids = carried + list(range(first_new, next_new))
         if not batch_ids:
-            return {**ended, "stop": {"reason": STOP_DONE, "error": None, "cause": None}}
+            return {**ended, "failed": failed, "stop": {"reason": STOP_DONE, "error": None, "cause": None}}
         index = int(current["index"]) + 1
         key = round_file_key(job_id, str(state.get("executionName") or job_id), index)
         self._write_batch_file(job_id, key, partition, batch_ids)
         if carried:
             logger.info("job %s: round %d runs %d deferred batches again", job_id, index, len(carried))
-        return _round(index, key, batch_ids, next_new, len(carried))
+        return _round(state, index, key, batch_ids, next_new, failed=failed, carried=len(carried))

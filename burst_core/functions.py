@@ -101,15 +101,21 @@ class LambdaFunctions:
 
     def concurrency(self, function: FunctionInfo) -> ConcurrencyLimit:
         """The worker's reserved concurrency if it has one, else the account's unreserved concurrency."""
+        # a bound, not a gate: when it cannot be read, the state machine still retries throttled batches
         try:
             reserved = self._lambda.get_function_concurrency(FunctionName=function.name)
-            if reserved.get("ReservedConcurrentExecutions") is not None:
-                value = int(reserved["ReservedConcurrentExecutions"])
-                return ConcurrencyLimit(value, f"the reserved concurrency of {function.name} ({value})")
-            settings = self._lambda.get_account_settings()
-            value = int(settings["AccountLimit"]["UnreservedConcurrentExecutions"])
+        except (ClientError, BotoCoreError) as exc:
+            return self._unknown(function, "lambda:GetFunctionConcurrency", exc)
+        if reserved.get("ReservedConcurrentExecutions") is not None:
+            value = int(reserved["ReservedConcurrentExecutions"])
+            return ConcurrencyLimit(value, f"the reserved concurrency of {function.name} ({value})")
+        try:
+            value = int(self._lambda.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"])
         except (ClientError, BotoCoreError, KeyError, TypeError, ValueError) as exc:
-            # advice, not a gate: the state machine retries throttled batches anyway
-            logger.warning("cannot read the Lambda concurrency available to %s: %s", function.name, exc)
-            return ConcurrencyLimit(None, f"unknown (lambda:GetAccountSettings failed: {exc.__class__.__name__})")
+            return self._unknown(function, "lambda:GetAccountSettings", exc)
         return ConcurrencyLimit(value, f"the account's unreserved Lambda concurrency ({value})")
+
+    @staticmethod
+    def _unknown(function: FunctionInfo, action: str, exc: Exception) -> ConcurrencyLimit:
+        logger.warning("cannot read the Lambda concurrency available to %s (%s): %s", function.name, action, exc)
+        return ConcurrencyLimit(None, f"unknown ({action} failed: {exc.__class__.__name__})")

@@ -3,10 +3,12 @@
 A batch's child workflow can fail before it writes the batch's row: with States.DataLimitExceeded
 (its worker's output made the state larger than 256 KiB, which no Catch can handle), States.Timeout
 (an EXPRESS child past its five minutes), or when the row could not be written. Step Functions then
-records the child in the Map Run's results, which the job lifecycle writes to
-``s3://<bucket>/jobs/<jobId>/mapruns/<map run>/``: a ``manifest.json`` listing ``FAILED_n.json`` files
-of failed, timed-out and aborted children, each with its Input, Status, Error and Cause
-(https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html).
+records the child in the Map Run's results, which the job lifecycle writes under
+``s3://<bucket>/jobs/<jobId>/<execution>/mapruns/<map run>/`` (:mod:`burst_core.keys`): a ``manifest.json``
+listing ``FAILED_n.json`` files of failed, timed-out and aborted children, each with its Input, Status,
+Error and Cause (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html).
+Each record holds the child's whole input (the job's parameters included), so a result file larger than
+:data:`MAX_REPORT_BYTES` is not read (the batches it would explain are reported as not recorded).
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from burst_core.config import BATCH_FILES_PREFIX
 from burst_core.exceptions import StorageError
+from burst_core.keys import is_map_run_manifest, job_prefix
 
 logger = logging.getLogger(__name__)
 
 ABORTED = "ABORTED"
+# The monitor function has 1,024 MB; a result file is parsed whole.
+MAX_REPORT_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -43,10 +47,6 @@ class ChildFailure:
         return self.status == ABORTED
 
 
-def map_runs_prefix(job_id: str) -> str:
-    return f"{BATCH_FILES_PREFIX}{job_id}/mapruns/"
-
-
 class MapRunResults:
     """Reads the Map Runs' result files of a job. The S3 client is injected."""
 
@@ -58,10 +58,11 @@ class MapRunResults:
         return json.loads(self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read())
 
     def _manifests(self, job_id: str) -> Iterator[str]:
+        """The Map Run manifests of every execution of the job (a redrive's too)."""
         paginator = self._s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self._bucket, Prefix=map_runs_prefix(job_id)):
+        for page in paginator.paginate(Bucket=self._bucket, Prefix=job_prefix(job_id)):
             for obj in page.get("Contents", []):
-                if obj["Key"].endswith("/manifest.json"):
+                if is_map_run_manifest(obj["Key"]):
                     yield obj["Key"]
 
     def failures(self, job_id: str) -> dict[int, ChildFailure]:
@@ -71,6 +72,11 @@ class MapRunResults:
             for manifest_key in self._manifests(job_id):
                 manifest = self._json(manifest_key)
                 for entry in (manifest.get("ResultFiles") or {}).get("FAILED") or []:
+                    if int(entry.get("Size") or 0) > MAX_REPORT_BYTES:
+                        logger.warning(
+                            "job %s: %s is too large to read (%s bytes)", job_id, entry["Key"], entry["Size"]
+                        )
+                        continue
                     for child in self._json(entry["Key"]):
                         failure = _child_failure(child)
                         if failure is None:
@@ -92,7 +98,7 @@ def _child_failure(child: dict[str, Any]) -> ChildFailure | None:
     return ChildFailure(
         batch_id=batch_id,
         status=str(child.get("Status", "FAILED")),
-        error=str(child.get("Error") or "States.Runtime"),
+        error=str(child.get("Error") or "Unknown"),
         cause=str(child.get("Cause") or ""),
         stopped=str(child.get("StopDate") or ""),
     )

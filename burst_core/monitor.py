@@ -1,10 +1,11 @@
 """The job's summary: which batches succeeded, failed (and why), or never ran; Combine or CombineError.
 
 Summarize runs once, after the last round. It reads every batch's record (not its results), and for
-batches that left no row it reads the Map Runs' reports (:mod:`burst_core.mapruns`): a child that
-failed before writing its row (States.DataLimitExceeded, an EXPRESS child's States.Timeout) is
-recorded as failed with that error; one that never started or was aborted is unprocessed. The
-summary is also stored as ``jobs/<jobId>/<execution name>/summary.json`` for clients.
+batches without a recorded outcome (no row, a deferred one, or one an original-contract worker wrote
+that the state machine never confirmed) it reads the Map Runs' reports (:mod:`burst_core.mapruns`): a
+child that failed before it could record its outcome (States.DataLimitExceeded, an EXPRESS child's
+States.Timeout) is recorded as failed with that error; one that never started or was aborted, or a
+batch still deferred, is unprocessed. The summary is also stored for clients (:func:`keys.summary_key`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from burst_core.config import BATCH_FILES_PREFIX
+from burst_core import keys
+from burst_core.config import DEFAULT_RESULTS_TTL_DAYS
 from burst_core.exceptions import InvalidEvent
-from burst_core.job import parse_timestamp
-from burst_core.mapruns import MapRunResults
+from burst_core.job import DEFAULT_TOLERATED_PERCENTAGE_FAILURE, parse_timestamp
+from burst_core.mapruns import ChildFailure, MapRunResults
 from burst_core.persistence import BatchRecord, BatchStatus, TasksTable
 
 logger = logging.getLogger(__name__)
@@ -31,8 +33,6 @@ NOT_RECORDED_ERROR = "Burst.BatchNotRecorded"
 TOO_MANY_FAILURES = "Burst.TooManyFailures"
 JOB_TIMED_OUT = "Burst.JobTimedOut"
 TOLERANCE_EXCEEDED = "States.ExceedToleratedFailureThreshold"
-# How long a row written by summarize lives (the rows the state machine writes carry the job's ttl).
-FAILURE_ROW_TTL = timedelta(days=7)
 
 # Why the rounds stopped (dispatchNextBatches' round.stop.reason).
 STOP_DONE = "done"
@@ -50,10 +50,6 @@ def _field(event: Mapping[str, Any], name: str, kind: type) -> Any:
     if value is None or isinstance(value, bool) or not isinstance(value, kind):
         raise InvalidEvent(f"monitor event: {name} is missing or not a {kind.__name__}: {value!r}")
     return value
-
-
-def summary_key(job_id: str, execution_name: str) -> str:
-    return f"{BATCH_FILES_PREFIX}{job_id}/{execution_name}/summary.json"
 
 
 def ranges(ids: Iterable[int]) -> list[list[int]]:
@@ -85,6 +81,27 @@ def _failure(batch_id: int, error: str | None, cause: str | None) -> dict[str, A
     return {"batchId": batch_id, "error": error or "Unknown", "cause": cause or ""}
 
 
+def _row_ttl(event: Mapping[str, Any], now: datetime) -> int:
+    """The job's row expiry (dispatch's rowTtl), else RESULTS_TTL_DAYS' default from now."""
+    try:
+        return int(event["rowTtl"])
+    except (KeyError, TypeError, ValueError):
+        return int((now + timedelta(days=DEFAULT_RESULTS_TTL_DAYS)).timestamp())
+
+
+def _explains(child: ChildFailure | None, record: BatchRecord | None) -> bool:
+    """Whether a child's failure report is the outcome of a batch without one: not an abort, and, for a
+    deferred batch, from a child that ran after the deferral."""
+    if child is None or child.aborted:
+        return False
+    if record is None or record.status is not BatchStatus.DEFERRED or not record.ended_at:
+        return True
+    try:
+        return parse_timestamp(child.stopped) >= parse_timestamp(record.ended_at)
+    except ValueError:
+        return True
+
+
 def _stop(event: Mapping[str, Any]) -> dict[str, Any]:
     round_ = event.get("round")
     stop = round_.get("stop") if isinstance(round_, Mapping) else None
@@ -106,7 +123,7 @@ def summarize(
     """
     job_id = _field(event, "jobId", str)
     num_batches = _field(event, "numBatches", int)
-    tolerated = float(event.get("toleratedPercentageFailure", 10))
+    tolerated = float(event.get("toleratedPercentageFailure", DEFAULT_TOLERATED_PERCENTAGE_FAILURE))
     start = parse_timestamp(_field(event, "startTime", str))
     deadline = parse_timestamp(_field(event, "deadline", str))
     execution_name = str(event.get("executionName") or job_id)
@@ -115,25 +132,24 @@ def summarize(
     records: dict[int, BatchRecord] = {record.batch_id: record for record in table.records(job_id)}
     failures = [_failure(r.batch_id, r.error, r.cause) for r in records.values() if r.status is BatchStatus.FAILED]
     succeeded = sum(1 for r in records.values() if r.status is BatchStatus.SUCCEEDED)
-    unprocessed = {r.batch_id for r in records.values() if r.status is BatchStatus.DEFERRED}
-    missing = [batch_id for batch_id in range(num_batches) if batch_id not in records]
-    if missing:
-        reported = map_runs.failures(job_id)
-        ttl = int((now() + FAILURE_ROW_TTL).timestamp())
-        for batch_id in missing:
-            child = reported.get(batch_id)
-            if child is None or child.aborted:
-                unprocessed.add(batch_id)  # never started, or stopped before it ended
-                continue
+    decided = {BatchStatus.SUCCEEDED, BatchStatus.FAILED}
+    open_ids = [b for b in range(num_batches) if b not in records or records[b].status not in decided]
+    reported = map_runs.failures(job_id) if open_ids else {}
+    ttl = _row_ttl(event, now())
+    unprocessed: set[int] = set()
+    for batch_id in open_ids:
+        child = reported.get(batch_id)
+        if child is not None and _explains(child, records.get(batch_id)):
             failures.append(_failure(batch_id, child.error, child.cause))
             table.record_failure(job_id, batch_id, error=child.error, cause=child.cause, ttl=ttl)
+        else:  # never started, stopped before it ended, or still deferred
+            unprocessed.add(batch_id)
     current = now()
     timed_out = bool(unprocessed) and current >= deadline
     if unprocessed and not timed_out and stop["reason"] not in (STOP_TOLERANCE,):
         # no deadline and no failure threshold explains them: they failed with the Map Run's error
         error = stop.get("error") or NOT_RECORDED_ERROR
         cause = stop.get("cause") or "no result or error was recorded for this batch (its child workflow never ended)"
-        ttl = int((current + FAILURE_ROW_TTL).timestamp())
         for batch_id in sorted(unprocessed):
             failures.append(_failure(batch_id, error, cause))
             table.record_failure(job_id, batch_id, error=error, cause=cause, ttl=ttl)
@@ -141,13 +157,15 @@ def summarize(
     failures.sort(key=lambda failure: int(failure["batchId"]))
     percentage = 100.0 * len(failures) / num_batches
     inline, complete = _inline_failures(failures)
+    unprocessed_ranges = ranges(sorted(unprocessed))
     summary: dict[str, Any] = {
         "numBatches": num_batches,
         "succeededBatches": succeeded,
         "failedBatchCount": len(failures),
         "failedBatches": inline,
         "unprocessedBatchCount": len(unprocessed),
-        "unprocessedBatches": ranges(sorted(unprocessed))[:MAX_UNPROCESSED_RANGES],
+        "unprocessedBatches": unprocessed_ranges[:MAX_UNPROCESSED_RANGES],
+        "unprocessedBatchesS3Uri": None,
         "failurePercentage": round(percentage, 3),
         "toleratedPercentageFailure": tolerated,
         "completed": succeeded == num_batches,
@@ -157,8 +175,10 @@ def summarize(
         "error": None,
     }
     if not complete:
-        summary["failedBatchesS3Uri"] = table.put_json_object(
-            f"{BATCH_FILES_PREFIX}{job_id}/failed-batches.json", failures
+        summary["failedBatchesS3Uri"] = table.put_json_object(keys.failed_batches_key(job_id, execution_name), failures)
+    if len(unprocessed_ranges) > MAX_UNPROCESSED_RANGES:
+        summary["unprocessedBatchesS3Uri"] = table.put_json_object(
+            keys.unprocessed_batches_key(job_id, execution_name), unprocessed_ranges
         )
     if timed_out:
         summary.update(
@@ -170,8 +190,8 @@ def summarize(
         summary.update(
             status="failed",
             error=TOO_MANY_FAILURES,
-            message=f"job {job_id}: a round's failures exceeded the tolerated {tolerated:g}%, so "
-            f"{len(unprocessed)} of {num_batches} batches never started; {len(failures)} failed",
+            message=f"job {job_id}: {len(failures)} failed batches exceeded the tolerated {tolerated:g}% of "
+            f"{num_batches}, so {len(unprocessed)} batches never ran to an end",
         )
     elif percentage > tolerated:
         summary.update(
@@ -185,6 +205,6 @@ def summarize(
             status="succeeded",
             message=f"job {job_id}: {succeeded} of {num_batches} batches succeeded, {len(failures)} failed",
         )
-    table.put_json_object(summary_key(job_id, execution_name), summary)
+    table.put_json_object(keys.summary_key(job_id, execution_name), summary)
     logger.info("%s", summary["message"])
     return summary

@@ -32,8 +32,9 @@ class ExecutionType(StrEnum):
 
 
 EXPRESS_MAX_DURATION_SECS = 300
-# Room left in an EXPRESS child for Step Functions' own latency (state transitions, the row write).
-EXPRESS_SAFETY_SECS = 20
+# Room left in an EXPRESS child beside its worker's attempts and backoff: the row write's own retries
+# (step-functions.yml: at most 1 + 2 + 4 + 8 s of waiting) and Step Functions' latency.
+EXPRESS_SAFETY_SECS = 30
 # An EXPRESS child must fit two full worker attempts and at least this much backoff.
 EXPRESS_MIN_BACKOFF_SECS = 60
 EXPRESS_MAX_WORKER_TIMEOUT_SECS = (EXPRESS_MAX_DURATION_SECS - EXPRESS_SAFETY_SECS - EXPRESS_MIN_BACKOFF_SECS) // 2

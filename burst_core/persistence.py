@@ -4,13 +4,15 @@ The job lifecycle state machine writes each batch's row with Step Functions' Dyn
 (``arn:aws:states:::dynamodb:updateItem``, no Lambda). Attributes:
 
 - ``status``: ``succeeded``, ``failed`` or ``deferred`` (throttled until its retries ran out; the next
-  round runs it again)
+  round runs it again). A row without one was written by a worker of the original contract and not yet
+  confirmed by the state machine (read as ``unconfirmed``).
 - ``output``: the worker's return value as a JSON string (succeeded batches). How it is read as
   results is :mod:`burst_core.results`'. A worker of the original contract returns nothing
   (``"null"``) and writes ``results``, ``resultsMimeType``, ``nresults`` or ``resultsS3Uri`` itself.
 - ``error``, ``cause``: the worker's error (failed batches; for deferred ones the last throttling)
 - ``startedAt`` / ``endedAt``: RFC 3339 times, from the state machine's clock, of the attempt that
-  produced the row; ``attempt``: its number (0 for the first)
+  produced the row (for a deferred batch, ``endedAt`` is when it was deferred); ``attempt``: its number
+  (0 for the first)
 - ``ttl``: epoch seconds after which DynamoDB deletes the row
 
 Every write of a batch updates the same row, so retries, redrives and at-least-once child workflows
@@ -28,7 +30,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from burst_core.config import RESULTS_PREFIX
 from burst_core.exceptions import StorageError
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ class BatchStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     DEFERRED = "deferred"
+    # never stored: a row an original-contract worker wrote that the state machine did not confirm (yet)
+    UNCONFIRMED = "unconfirmed"
 
 
 # What a row is read with when its results are not needed (never ``output``: it may be 250 KB).
@@ -69,9 +72,8 @@ def _text(item: dict[str, Any], name: str) -> str | None:
 def decode_record(item: dict[str, Any]) -> BatchRecord:
     """A low-level DynamoDB item of the tasks table as a BatchRecord (the one place rows are decoded)."""
     raw_status = _text(item, "status")
-    # rows written by an original-contract worker whose batch has not ended yet have no status
     known = {status.value: status for status in BatchStatus}
-    status = known.get(raw_status or "", BatchStatus.SUCCEEDED)
+    status = known.get(raw_status or "", BatchStatus.UNCONFIRMED)
     attempt = item.get("attempt", {}).get("N")
     return BatchRecord(
         batch_id=int(item["batchId"]["N"]),
@@ -82,10 +84,6 @@ def decode_record(item: dict[str, Any]) -> BatchRecord:
         ended_at=_text(item, "endedAt"),
         attempt=int(attempt) if attempt is not None else None,
     )
-
-
-def results_key(job_id: str, batch_id: int) -> str:
-    return f"{RESULTS_PREFIX}{job_id}/{batch_id}.json"
 
 
 def query_pages(dynamodb: Any, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -155,31 +153,48 @@ class TasksTable:
         except ClientError as exc:
             raise StorageError(f"job {job_id}: cannot query the tasks table {self._table}: {exc}") from exc
 
-    def deferred(self, job_id: str, first: int, last: int) -> list[int]:
-        """Ids of the deferred batches among batch ids [first, last]."""
+    def deferred(self, job_id: str, first: int, last: int) -> list[BatchRecord]:
+        """The deferred batches among batch ids [first, last]."""
         try:
             rows = query_rows(
-                self._dynamodb, self._table, job_id, first, last, attributes=("batchId",), status=BatchStatus.DEFERRED
+                self._dynamodb,
+                self._table,
+                job_id,
+                first,
+                last,
+                attributes=("batchId", "status", "endedAt"),
+                status=BatchStatus.DEFERRED,
             )
-            return [int(item["batchId"]["N"]) for item in rows]
+            return [decode_record(item) for item in rows]
         except ClientError as exc:
             raise StorageError(f"job {job_id}: cannot query the tasks table {self._table}: {exc}") from exc
 
     def record_failure(self, job_id: str, batch_id: int, *, error: str, cause: str, ttl: int) -> bool:
-        """Record a batch that left no row as failed (its child workflow failed before it could write one,
-        e.g. with States.DataLimitExceeded). Never overwrites a row; returns whether it wrote one."""
+        """Record as failed a batch whose child workflow failed without writing its outcome (e.g. with
+        States.DataLimitExceeded): when it has no row, a deferred one, or one its worker wrote that the state
+        machine never confirmed (whose attributes are kept). Never overwrites an outcome; returns whether it
+        wrote."""
         try:
-            self._dynamodb.put_item(
+            self._dynamodb.update_item(
                 TableName=self._table,
-                Item={
-                    "jobId": {"S": job_id},
-                    "batchId": {"N": str(batch_id)},
-                    "status": {"S": BatchStatus.FAILED.value},
-                    "error": {"S": error or "Unknown"},
-                    "cause": {"S": cause or "(no cause given)"},
-                    "ttl": {"N": str(ttl)},
+                Key={"jobId": {"S": job_id}, "batchId": {"N": str(batch_id)}},
+                UpdateExpression="SET #status = :failed, #error = :error, #cause = :cause, "
+                "#ttl = if_not_exists(#ttl, :ttl) REMOVE #output",
+                ConditionExpression="attribute_not_exists(#status) OR #status = :deferred",
+                ExpressionAttributeNames={
+                    "#status": "status",
+                    "#error": "error",
+                    "#cause": "cause",
+                    "#ttl": "ttl",
+                    "#output": "output",
                 },
-                ConditionExpression="attribute_not_exists(batchId)",
+                ExpressionAttributeValues={
+                    ":failed": {"S": BatchStatus.FAILED.value},
+                    ":deferred": {"S": BatchStatus.DEFERRED.value},
+                    ":error": {"S": error or "Unknown"},
+                    ":cause": {"S": cause or "(no cause given)"},
+                    ":ttl": {"N": str(ttl)},
+                },
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":

@@ -54,9 +54,9 @@ def read_s3_json(s3: Any, uri: str) -> Any:
     return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
-def is_failed(item: dict[str, Any]) -> bool:
-    """Whether a row holds no results (its batch failed or was deferred)."""
-    return decode_record(item).status is not BatchStatus.SUCCEEDED
+def has_results(item: dict[str, Any]) -> bool:
+    """Whether a row holds a succeeded batch's results (not a failed, deferred or unconfirmed batch)."""
+    return decode_record(item).status is BatchStatus.SUCCEEDED
 
 
 @dataclass(frozen=True)

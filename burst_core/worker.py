@@ -30,7 +30,8 @@ from typing import Any
 
 from burst_core.exceptions import InvalidWorkerOutput
 from burst_core.job import STATE_PAYLOAD_LIMIT_BYTES
-from burst_core.persistence import JSON_MIME_TYPE, results_key
+from burst_core.keys import results_key
+from burst_core.persistence import JSON_MIME_TYPE
 
 # Room for what the batch's state holds beside the event's fields and the output: the Lambda
 # invocation's response metadata, the retry state, the last error of a retried attempt, timestamps.

@@ -1,5 +1,6 @@
 import json
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -47,6 +48,8 @@ def test_dispatch_writes_the_batch_file_and_starts_the_execution(stack, lambda_c
         "lastBatchId": 9,
         "nextBatchId": 10,
         "carried": 0,
+        "failed": 0,
+        "toleratedFailureCount": 1,  # 10 % of 10 batches: the round fails fast at the second failure
         "stop": None,
     }
     assert state["jobParameters"] == {"mask": "m1"}
@@ -70,6 +73,14 @@ def test_dispatch_chooses_express_children_for_a_short_worker_and_standard_for_a
     assert state_of(stack, long)["retry"]["maxAttempts"] == STANDARD_MAX_ATTEMPTS
     forced = dispatch_handler.handler({**JOB, "batchExecutionType": "standard"}, lambda_context)
     assert forced["batchExecutionType"] == "STANDARD"
+    assert state_of(stack, forced)["requestedBatchExecutionType"] == "STANDARD"
+
+
+def test_a_redrive_keeps_the_requested_execution_type(stack, lambda_context):
+    out = dispatch_handler.handler({**JOB, "batchExecutionType": "STANDARD"}, lambda_context)
+    stop(stack, out)
+    redriven = dispatch_handler.handler({"redriveJobId": out["jobId"]}, lambda_context)
+    assert redriven["batchExecutionType"] == "STANDARD"
 
 
 def test_express_is_refused_for_a_worker_that_cannot_fit(stack, lambda_context):
@@ -161,9 +172,17 @@ def test_start_failure_keeps_the_aws_error_as_its_cause(stack, lambda_context, m
     assert isinstance(caught.value.__cause__, ClientError)
 
 
+def stop(stack, out):
+    stack.sfn.stop_execution(executionArn=out["workflowArn"])
+    deadline = time.monotonic() + 10
+    while stack.sfn.describe_execution(executionArn=out["workflowArn"])["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
 def finished_job_with_failures(stack, ctx, failed=(3,), missing=(7,), deferred=()):
     out = dispatch_handler.handler(JOB, ctx)
-    stack.sfn.stop_execution(executionArn=out["workflowArn"])
+    stop(stack, out)
     for batch_id in range(out["numBatches"]):
         if batch_id in missing:
             continue
@@ -187,8 +206,8 @@ def test_redrive_runs_only_failed_deferred_and_missing_batches(stack, lambda_con
     assert state["round"]["inputJobsFile"] == f"jobs/{job['jobId']}/{name}/round-0.json"
     assert (state["round"]["firstBatchId"], state["round"]["lastBatchId"]) == (3, 7)
     assert state["round"]["nextBatchId"] == 10  # no new batches after these
-    # a redrive's failures never stop it early; the job's tolerance applies to its summary
-    assert state["mapToleratedFailurePercentage"] == 100
+    # the redrive stops early only once the job as a whole has failed more than it tolerates
+    assert state["round"]["toleratedFailureCount"] == 1
     # the redrive gets a fresh deadline: its own start plus the job's timeout
     started = parse_timestamp(state["startTime"])
     assert started >= parse_timestamp(job["startTime"])

@@ -5,11 +5,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from burst_client.cost import load_definition
 from burst_core import monitor
+from burst_core.dispatch import Dispatcher
 from burst_core.exceptions import InvalidEvent, InvalidWorkerOutput
 from burst_core.job import iso_timestamp
-from burst_core.mapruns import map_runs_prefix
+from burst_core.keys import map_runs_prefix
 from burst_core.results import parse_row
+from burst_core.runtime import settings
 from handlers import dispatch as dispatch_handler
 from handlers import monitor as monitor_handler
 
@@ -115,7 +118,7 @@ def test_a_failed_batch_is_recorded_with_error_and_cause(stack):
 
 # -- dispatchNextBatches -----------------------------------------------------------------------------------
 def start(stack, ctx, monkeypatch, **job):
-    monkeypatch.setenv("MAX_PARALLELISM", "4")
+    monkeypatch.setenv("MAX_PARALLELISM", "4")  # 10 batches of 100, enlarged to 8 of 125 in 2 rounds
     out = dispatch_handler.handler({**JOB, "batchSize": 100, **job}, ctx)
     return json.loads(stack.sfn.describe_execution(executionArn=out["workflowArn"])["input"])
 
@@ -132,12 +135,21 @@ def test_next_round_deletes_the_finished_file_and_writes_the_following_batches(s
         "lastBatchId": 7,
         "nextBatchId": 8,
         "carried": 0,
+        "failed": 0,
+        "toleratedFailureCount": 0,  # 10 % of 8 batches
         "stop": None,
     }
     assert stack.keys("jobs/") == [nxt["inputJobsFile"]]  # round 0's file is gone
     batches = json.loads(stack.s3.get_object(Bucket=BUCKET, Key=nxt["inputJobsFile"])["Body"].read())
     assert [b["batchId"] for b in batches] == [4, 5, 6, 7]
     assert batches[-1]["endIndex"] == 1000
+
+
+def test_the_state_machine_keeps_every_field_of_a_round(stack, lambda_context, monkeypatch):
+    selected = load_definition()["States"]["DispatchNextBatches"]["ResultSelector"]
+    state = start(stack, lambda_context, monkeypatch)
+    for nxt in (state["round"], dispatch_handler.next_batches(state, lambda_context)):
+        assert set(nxt) == {key.removesuffix(".$") for key in selected}
 
 
 def test_deferred_batches_run_first_in_the_next_round(stack, lambda_context, monkeypatch):
@@ -151,6 +163,41 @@ def test_deferred_batches_run_first_in_the_next_round(stack, lambda_context, mon
     assert (nxt["carried"], nxt["firstBatchId"], nxt["lastBatchId"], nxt["nextBatchId"]) == (2, 1, 5, 6)
     batches = json.loads(stack.s3.get_object(Bucket=BUCKET, Key=nxt["inputJobsFile"])["Body"].read())
     assert [b["batchId"] for b in batches] == [1, 3, 4, 5]  # a round still holds at most 4 batches
+
+
+class MapRunOf:
+    """Step Functions with one Map Run: the round that just ended, its counts and start."""
+
+    def __init__(self, sfn, started, failed=0, timed_out=0):
+        self._sfn, self.started, self.failed, self.timed_out = sfn, started, failed, timed_out
+
+    def __getattr__(self, name):
+        return getattr(self._sfn, name)
+
+    def describe_map_run(self, mapRunArn):  # noqa: N803 - boto3's name
+        assert mapRunArn == "arn:aws:states:us-east-1:123456789012:mapRun:x/Batches:1"
+        counts = {"failed": self.failed, "timedOut": self.timed_out, "succeeded": 4 - self.failed - self.timed_out}
+        return {"itemCounts": counts, "startDate": self.started}
+
+
+def test_the_next_round_carries_what_this_round_deferred_and_counts_its_failures(stack, lambda_context, monkeypatch):
+    state = start(stack, lambda_context, monkeypatch, toleratedPercentageFailure=50)  # 4 of 8 batches
+    job_id = state["jobId"]
+    stack.defer(job_id, 1)  # deferred in an earlier round, run again in this one, failed before writing a row
+    started = datetime.now(UTC)
+    stack.defer(job_id, 2)  # deferred in this round
+    stack.fail(job_id, 3, "ValueError", "bad")
+    dispatcher = Dispatcher(
+        settings(),
+        s3=stack.s3,
+        stepfunctions=MapRunOf(stack.sfn, started, failed=2, timed_out=1),
+        dynamodb=stack.dynamodb,
+    )
+    state["mapRun"] = {"MapRunArn": "arn:aws:states:us-east-1:123456789012:mapRun:x/Batches:1"}
+    nxt = dispatcher.next_round(state)
+    assert (nxt["carried"], nxt["failed"], nxt["toleratedFailureCount"]) == (1, 3, 1)
+    batches = json.loads(stack.s3.get_object(Bucket=BUCKET, Key=nxt["inputJobsFile"])["Body"].read())
+    assert [b["batchId"] for b in batches] == [2, 4, 5, 6]
 
 
 def test_rounds_stop_when_nothing_is_left(stack, lambda_context, monkeypatch):
@@ -187,7 +234,6 @@ def test_next_round_rejects_a_malformed_state(stack, lambda_context):
 def job_event(job_id, num_batches, deadline_in=60, stop="done", **extra):
     now = datetime.now(UTC)
     return {
-        "action": "summarize",
         "jobId": job_id,
         "executionName": job_id,
         "numBatches": num_batches,
@@ -198,16 +244,16 @@ def job_event(job_id, num_batches, deadline_in=60, stop="done", **extra):
     }
 
 
-def map_run_report(stack, job_id, failed):
+def map_run_report(stack, job_id, failed, stopped=None):
     """What a Map Run's ResultWriter writes for failed children (docs: input-output-resultwriter)."""
-    prefix = f"{map_runs_prefix(job_id)}0123-run/"
+    prefix = f"{map_runs_prefix(job_id, job_id)}/0123-run/"
     entries = [
         {
             "Input": json.dumps({"batchId": b, "jobId": job_id}),
             "Status": status,
             "Error": error,
             "Cause": cause,
-            "StopDate": "2026-01-01T00:00:05.000Z",
+            "StopDate": (stopped or {}).get(b, "2100-01-01T00:00:05.000Z"),
         }
         for b, status, error, cause in failed
     ]
@@ -261,7 +307,7 @@ def test_batches_never_started_after_a_round_exceeded_the_tolerance(stack, lambd
     assert (out["status"], out["error"]) == ("failed", "Burst.TooManyFailures")
     assert (out["failedBatchCount"], out["unprocessedBatchCount"], out["succeededBatches"]) == (3, 7, 0)
     assert out["unprocessedBatches"] == [[3, 10]]
-    assert "7 of 10 batches never started" in out["message"]
+    assert "so 7 batches never ran to an end" in out["message"]
 
 
 def test_summary_after_the_deadline_reports_unprocessed_and_deferred_batches(stack, lambda_context):
@@ -286,6 +332,58 @@ def test_batches_left_unexplained_are_failures_named_after_the_map_runs_error(st
         (2, "States.ItemReaderFailed"),
     ]
     assert len(stack.rows("job-13")) == 3  # recorded: clients see the same picture
+
+
+def test_a_deferred_batch_is_explained_only_by_a_report_newer_than_its_deferral(stack, lambda_context):
+    stack.defer("job-15", 0)
+    stack.defer("job-15", 1)
+    deferred_at = {int(attr(r, "batchId")): attr(r, "endedAt") for r in stack.rows("job-15")}
+    assert all(deferred_at.values())
+    later = iso_timestamp(datetime.now(UTC) + timedelta(seconds=5))
+    map_run_report(
+        stack,
+        "job-15",
+        [(0, "FAILED", "States.DataLimitExceeded", "too big"), (1, "FAILED", "OldError", "before the deferral")],
+        stopped={0: later, 1: "2000-01-01T00:00:00.000Z"},
+    )
+    out = monitor_handler.handler(job_event("job-15", 2, deadline_in=-1, stop="deadline"), lambda_context)
+    assert [(f["batchId"], f["error"]) for f in out["failedBatches"]] == [(0, "States.DataLimitExceeded")]
+    assert out["unprocessedBatches"] == [[1, 2]]
+    rows = {int(attr(r, "batchId")): r for r in stack.rows("job-15")}
+    assert (attr(rows[0], "status"), attr(rows[1], "status")) == ("failed", "deferred")
+
+
+def test_an_unconfirmed_original_contract_row_takes_its_childs_failure(stack, lambda_context):
+    # the worker wrote its row, then its child failed before the state machine confirmed it
+    item = {"jobId": {"S": "job-16"}, "batchId": {"N": "0"}, "results": {"S": "[1]"}}
+    stack.dynamodb.put_item(TableName="janelia-burst-compute-test-tasks", Item=item)
+    map_run_report(stack, "job-16", [(0, "FAILED", "Burst.BatchNotRecorded", "DynamoDB was down")])
+    out = monitor_handler.handler(job_event("job-16", 1, toleratedPercentageFailure=100), lambda_context)
+    assert [(f["batchId"], f["error"]) for f in out["failedBatches"]] == [(0, "Burst.BatchNotRecorded")]
+    (row,) = stack.rows("job-16")
+    assert (attr(row, "status"), attr(row, "results")) == ("failed", "[1]")  # its own attributes kept
+
+
+def test_rows_the_summary_writes_expire_with_the_jobs_rows(stack, lambda_context):
+    map_run_report(stack, "job-17", [(0, "FAILED", "States.Timeout", "over 5 minutes")])
+    monitor_handler.handler(job_event("job-17", 1, rowTtl="1900000123"), lambda_context)
+    (row,) = stack.rows("job-17")
+    assert attr(row, "ttl") == "1900000123"
+
+
+def test_long_unprocessed_lists_spill_to_s3(stack, lambda_context):
+    # every other batch of 2,002 succeeded: 1,001 ranges of one batch never started
+    for batch_id in range(0, 2002, 2):
+        stack.dynamodb.put_item(
+            TableName="janelia-burst-compute-test-tasks",
+            Item={"jobId": {"S": "job-18"}, "batchId": {"N": str(batch_id)}, "status": {"S": "succeeded"}},
+        )
+    out = monitor_handler.handler(job_event("job-18", 2002, deadline_in=-1, stop="deadline"), lambda_context)
+    assert out["unprocessedBatchCount"] == 1001
+    assert len(out["unprocessedBatches"]) == monitor.MAX_UNPROCESSED_RANGES
+    key = out["unprocessedBatchesS3Uri"].split(f"s3://{BUCKET}/", 1)[1]
+    full = json.loads(stack.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert full == [[b, b + 1] for b in range(1, 2002, 2)]
 
 
 def test_long_failure_lists_spill_to_s3(stack, lambda_context):

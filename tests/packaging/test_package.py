@@ -286,11 +286,19 @@ def test_worker_throttling_and_timeouts_are_retried_through_the_deadline_check(p
     assert states["RecordResult"]["Resource"] == "arn:aws:states:::dynamodb:updateItem"
 
 
-def test_map_writes_results_to_s3_not_to_the_state(prod_package: Package):
+def test_map_writes_results_to_s3_and_fails_at_the_jobs_tolerance(prod_package: Package):
     mapjobs = definition(prod_package)["States"]["MapJobs"]
     assert mapjobs["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
-    assert mapjobs["ResultPath"] is None
+    assert mapjobs["ResultPath"] == "$.mapRun"  # only the Map Run's ARN and its results' location
     assert mapjobs["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
+    assert (
+        mapjobs["ResultWriter"]["Parameters"]["Prefix.$"]
+        == "States.Format('jobs/{}/{}/mapruns', $.jobId, $.executionName)"
+    )
+    assert mapjobs["ToleratedFailureCountPath"] == "$.round.toleratedFailureCount"
+    # the framework's own Lambda steps fail into the summary, or visibly, never silently
+    assert definition(prod_package)["States"]["DispatchNextBatches"]["Catch"][0]["Next"] == "RoundFailed"
+    assert definition(prod_package)["States"]["Summarize"]["Catch"][0]["Next"] == "SummaryFailed"
 
 
 # -- zip --------------------------------------------------------------------------------------------

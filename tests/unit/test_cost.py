@@ -438,7 +438,6 @@ def test_estimate_with_rounds_by_hand() -> None:
     assert got[("S3", "summary (PUT)")] == 1
     assert got[("S3", "batch files (GET)")] == 3
     assert got[("S3", "batch files (DELETE)")] == 3
-    assert not any("persist" in item or "cleanup" in item for _, item in got)
 
 
 def test_the_execution_type_is_dispatchs_choice() -> None:
@@ -632,7 +631,6 @@ def test_actual_counts_what_the_job_did(definitions: list[dict[str, Any]], kind:
     assert got[("Lambda", "combiner requests")] == 1
     assert got[("Lambda", "combiner compute")] == pytest.approx(2.0 * 2)
     assert got[("Lambda", "dispatch requests")] == 1
-    assert not any("persist" in item or "cleanup" in item for _, item in got)
     # the parent entered MapJobs, DispatchNextBatches, AnotherRound, Summarize, CheckForErrors, Combine,
     # JobSucceeded (7) and retried one task (1)
     assert got[("Step Functions", "state transitions (job)")] == 8

@@ -2,6 +2,7 @@
 
 import pytest
 
+from burst_client.cost import load_definition
 from burst_core.orchestration import (
     EXPRESS_MAX_DURATION_SECS,
     EXPRESS_MAX_WORKER_TIMEOUT_SECS,
@@ -66,3 +67,15 @@ def test_the_state_machines_retry_state():
         "maxFailures": 2,
     }
     assert [RetryPolicy(12, 2, 32).cap(n) for n in range(1, 8)] == [2, 4, 8, 16, 32, 32, 32]
+
+
+def test_an_express_batch_keeps_room_for_its_row_write_retries():
+    # every wait of the row write's Retry at its longest, from step-functions.yml
+    states = load_definition()["States"]["MapJobs"]["ItemProcessor"]["States"]
+    for name in ("RecordResult", "RecordFailure", "Defer"):
+        (retry,) = states[name]["Retry"]
+        waits = [
+            min(retry["IntervalSeconds"] * retry["BackoffRate"] ** n, retry.get("MaxDelaySeconds", float("inf")))
+            for n in range(retry["MaxAttempts"])
+        ]
+        assert sum(waits) <= EXPRESS_SAFETY_SECS / 2, (name, waits)  # half for the waits, half for latency

@@ -25,13 +25,13 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from burst_client.local import ids
 from burst_client.local.bootstrap import END_MARKER
 
 LOG = logging.getLogger(__name__)
@@ -506,7 +506,7 @@ class LambdaRuntime:
 
     def invoke(self, spec: FunctionSpec, code: CodeLoader, invocation: Invocation) -> InvokeResult:
         """Invoke the function as the Lambda Invoke API does, for the three invocation types."""
-        request_id = str(uuid.uuid4())
+        request_id = str(ids.uuid4())
         if invocation.payload.strip():
             try:
                 json.loads(invocation.payload)
@@ -860,7 +860,7 @@ class LambdaRuntime:
 
     def _environment(self, spec: FunctionSpec, code_dir: Path) -> dict[str, str]:
         """The process environment of a worker: Lambda's variables, the function's, then the endpoint's."""
-        stream = f"{time.strftime('%Y/%m/%d')}/[{spec.version}]{uuid.uuid4().hex}"
+        stream = f"{time.strftime('%Y/%m/%d')}/[{spec.version}]{ids.uuid4().hex}"
         env = {
             "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             "LANG": "C.UTF-8",

@@ -18,7 +18,6 @@ import itertools
 import json
 import logging
 import queue
-import random
 import re
 import sys
 import threading
@@ -39,10 +38,13 @@ from moto.cloudformation import parsing
 from moto.cloudformation.models import CloudFormationBackend
 from moto.core import responses as moto_responses
 from moto.core.botocore_stubber import MockRawResponse
+from moto.core.exceptions import JsonRESTError, _RESTError
 from moto.dynamodb import responses as dynamodb_responses
 from moto.dynamodb.exceptions import ItemSizeTooLarge, ItemSizeToUpdateTooLarge
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.responses import DynamoHandler
+from moto.iam.models import get_account_id_from
 from moto.stepfunctions import responses
 from moto.stepfunctions.exceptions import ResourceNotFound
 from moto.stepfunctions.models import StateMachine
@@ -66,12 +68,15 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.parargs import Parargs
 from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.common.retry.retry_outcome import RetryOutcome
+from moto.stepfunctions.parser.asl.component.common.string import string_expression
 from moto.stepfunctions.parser.asl.component.program.program import Program
 from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations.is_operator import (
     IsTimestamp,
 )
+from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+from moto.stepfunctions.parser.asl.component.state.exec.state_map import state_map as state_map_module
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
     distributed_iteration_component,
     iteration_worker,
@@ -100,12 +105,16 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.tolerated_fail
     ToleratedFailureCountDecl,
     ToleratedFailurePercentageDecl,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
     StateTaskService,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
 from moto.stepfunctions.parser.asl.component.state.state_props import StateProps
+from moto.stepfunctions.parser.asl.eval import environment as environment_module
+from moto.stepfunctions.parser.asl.eval import states as states_module
 from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.event import event_manager as event_manager_module
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramError, ProgramStopped, ProgramTimedOut
@@ -117,6 +126,7 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.utils import cfn_to_api_tags
 from werkzeug.test import run_wsgi_app
 
+from burst_client.local import ids
 from burst_core.job import iso_timestamp
 
 LOG = logging.getLogger(__name__)
@@ -467,8 +477,11 @@ def _apply_interpreter_client_cache() -> Undo:
                     kwargs["endpoint_url"] = endpoint.replace("localhost", "127.0.0.1", 1)
                 config = kwargs.get("config") or Config()
                 kwargs["config"] = config.merge(Config(max_pool_connections=_POOL_CONNECTIONS))
-                found = clients[key] = boto3.client(*args, **kwargs)
-                found.meta.events.register("before-send", _send_in_process)
+                created = boto3.client(*args, **kwargs)
+                created.meta.events.register("before-send", _send_in_process)
+                if created.meta.service_model.service_name == "dynamodb":  # see workaround 26
+                    created = _InProcessDynamoDB(created)
+                found = clients[key] = created
             return found
 
     return _patch(boto_client, "boto3", types.SimpleNamespace(client=client))
@@ -586,7 +599,7 @@ def _apply_tasks_without_timeout_inline() -> Undo:
         env.stack.pop()
         frame = env.open_frame()
         frame.states.reset(input_value=env.states.get_input())
-        frame.stack = copy.deepcopy(env.stack)
+        frame.stack = vars(execute_state)["copy"].deepcopy(env.stack)  # as moto's own copies it (workaround 27)
         try:
             self._eval_execution(frame)
             output = frame.stack[-1]
@@ -951,7 +964,7 @@ class _MapRun:
         with self.lock:
             if self.failing or not map_env.is_running():
                 return None
-            name = str(uuid.uuid4())
+            name = str(ids.uuid4())  # see ids: keeps the interpreter lock
             execution_arn = self.record.map_state_machine_arn.replace(":stateMachine:", ":execution:", 1)
             child = _Child(
                 index=job.job_index,
@@ -1554,13 +1567,134 @@ def _apply_plain_update_item() -> Undo:
 # GAP (speed): botocore gives every request an invocation id from uuid.uuid4() (Endpoint._update_retries_context),
 # whose os.urandom call releases the interpreter lock: in the endpoint, where the interpreter's requests (workaround
 # 11b) and the Map's children share one lock, each of them then waits for the lock to come back. The ids only need to
-# be unique: draw them from the random module, which keeps the lock.
-def _random_uuid4() -> uuid.UUID:
-    return uuid.UUID(int=random.getrandbits(128), version=4)
-
-
+# be unique: draw them from the random module, which keeps the lock (burst_client.local.ids).
 def _apply_invocation_ids_keep_the_lock() -> Undo:
-    return _patch(botocore_endpoint, "uuid", types.SimpleNamespace(uuid4=_random_uuid4))
+    return _patch(botocore_endpoint, "uuid", types.SimpleNamespace(uuid4=ids.uuid4))
+
+
+# -- 26 ---------------------------------------------------------------------------------------------------
+# GAP (speed): the interpreter's DynamoDB integration Tasks (a batch's row write) go through botocore (building,
+# signing and parsing an HTTP request) and moto's request layer (WSGI, Flask, parsing the body, serialising the
+# answer): about 1.2 ms of the endpoint's CPU per batch, ten times what moto's DynamoDB handler itself takes.
+# Hand the items API calls (GetItem, PutItem, UpdateItem, DeleteItem) of the clients cached by workaround 11
+# straight to moto's DynamoDB handler, serialised by the client's own serializer (validating as the client does),
+# and raise its errors as the ClientError botocore would parse from its answer.
+_DIRECT_DYNAMODB = {
+    "get_item": "GetItem",
+    "put_item": "PutItem",
+    "update_item": "UpdateItem",
+    "delete_item": "DeleteItem",
+}
+_direct_dynamodb = {"on": False}
+
+
+class _InProcessDynamoDB:
+    """A DynamoDB client whose item calls moto's handler answers directly; every other call is the client's."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        credentials = client._request_signer._credentials
+        self._account = get_account_id_from(credentials.access_key if credentials else "")
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _DIRECT_DYNAMODB and _direct_dynamodb["on"]:
+            return functools.partial(self._call, name)
+        return getattr(self._client, name)
+
+    def _call(self, method: str, **params: Any) -> dict[str, Any]:
+        operation = _DIRECT_DYNAMODB[method]
+        try:
+            json.dumps(params)
+        except (TypeError, ValueError):  # binary values: moto's request parser decodes them, let it
+            return dict(getattr(self._client, method)(**params))
+        # the client's own serializer: its validation when the client validates (the interpreter's does not),
+        # its errors (a KeyError for an unknown parameter when it does not), DynamoDB's JSON body
+        model = self._client.meta.service_model.operation_model(operation)
+        body = self._client._serializer.serialize_to_request(params, model)["body"]
+        handler = DynamoHandler()
+        handler.current_account = self._account
+        handler.region = self._client.meta.region_name
+        handler.body = json.loads(body)
+        request_id = str(ids.uuid4())
+        try:
+            result = getattr(handler, method)()
+        except _RESTError as exc:
+            code = exc.relative_error_type if isinstance(exc, JsonRESTError) else exc.error_type
+            error = {"Error": {"Code": code, "Message": exc.message}}
+            metadata = {"HTTPStatusCode": exc.code, "RequestId": request_id, "HTTPHeaders": {}, "RetryAttempts": 0}
+            modeled = self._client.exceptions.from_code(code)  # e.g. ResourceNotFoundException, as botocore raises
+            raise modeled({**error, "ResponseMetadata": metadata}, operation) from None
+        response: dict[str, Any] = _shaped(result.result, model.output_shape)  # what botocore parses of moto's
+        response["ResponseMetadata"] = {
+            "HTTPStatusCode": 200,
+            "RequestId": request_id,
+            "HTTPHeaders": {},
+            "RetryAttempts": 0,
+        }
+        return response
+
+
+def _shaped(value: Any, shape: Any) -> Any:
+    """``value`` as botocore parses moto's answer: only what ``shape`` models (moto's serialiser drops the rest)."""
+    if shape is None:
+        return {}
+    if shape.type_name == "structure":
+        members = shape.members
+        return {k: _shaped(v, members[k]) for k, v in value.items() if k in members and v is not None}
+    if shape.type_name == "list":
+        return [_shaped(v, shape.member) for v in value]
+    if shape.type_name == "map":
+        return {k: _shaped(v, shape.value) for k, v in value.items()}
+    return value
+
+
+def _apply_interpreter_dynamodb_in_process() -> Undo:
+    _direct_dynamodb["on"] = True
+
+    def undo() -> None:
+        _direct_dynamodb["on"] = False
+
+    return undo
+
+
+# -- 27 ---------------------------------------------------------------------------------------------------
+# GAP (speed): the interpreter copies every value it reads or writes with copy.deepcopy (a state's input, each
+# JSONPath result, the Task's parameters, the result, the context object, the frame's stack): about 40% of the
+# endpoint's CPU in a no-op job, most of it deepcopy's generic machinery (its memo, its dispatch per object),
+# for values that are JSON: dicts, lists, strings, numbers, booleans and null. Copy those as JSON (a new dict or
+# list per container, the immutable scalars as they are), anything else with copy.deepcopy as before. JSON has
+# no identities, so the copies are the same values, as independent of the original as deepcopy's.
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of ``value``: JSON containers and scalars directly, anything else by ``copy.deepcopy``."""
+    cls = value.__class__
+    if cls is dict:
+        return {key: item if item.__class__ in _JSON_SCALARS else json_copy(item) for key, item in value.items()}
+    if cls is list:
+        return [item if item.__class__ in _JSON_SCALARS else json_copy(item) for item in value]
+    if cls in _JSON_SCALARS:
+        return value
+    return copy.deepcopy(value)
+
+
+# the interpreter's modules whose copies are of JSON values (states, paths, parameters, stacks, event details)
+_JSON_COPYING_MODULES = (
+    states_module,
+    string_expression,
+    result_path,
+    state_task_service,
+    execute_state,
+    state_map_module,
+    environment_module,
+    event_manager_module,
+)
+
+
+def _apply_json_values_copied_as_json() -> Undo:
+    json_copying = types.SimpleNamespace(deepcopy=json_copy)
+    return _undo_all([_patch(module, "copy", json_copying) for module in _JSON_COPYING_MODULES])
 
 
 WORKAROUNDS: tuple[Workaround, ...] = (
@@ -1693,6 +1827,16 @@ WORKAROUNDS: tuple[Workaround, ...] = (
         "invocation-ids-keep-the-lock",
         "botocore's uuid4 request ids release the interpreter lock (os.urandom) on every request",
         _apply_invocation_ids_keep_the_lock,
+    ),
+    Workaround(
+        "interpreter-dynamodb-in-process",
+        "the interpreter's DynamoDB item calls go through botocore and moto's HTTP request layer",
+        _apply_interpreter_dynamodb_in_process,
+    ),
+    Workaround(
+        "json-values-copied-as-json",
+        "the interpreter copies every JSON value it reads or writes with copy.deepcopy's generic machinery",
+        _apply_json_values_copied_as_json,
     ),
     Workaround(
         "entered-time-format",

@@ -18,7 +18,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ParamValidationError
 from moto import backends as moto_backends
 from moto import mock_aws
 from moto.stepfunctions.parser import utils as parser_utils
@@ -1569,3 +1569,181 @@ def test_botocore_invocation_ids_keep_the_interpreter_lock(monkeypatch: pytest.M
         assert all(uuid.UUID(text).version == 4 for text in ids)
     assert drawn_from_urandom == []
     assert len(ids) == 1000
+
+
+# -- 26 ---------------------------------------------------------------------------------------------------------
+ITEM_CALLS: list[tuple[str, dict[str, Any]]] = [
+    ("put_item", {"TableName": TABLE_24, "Item": {"jobId": {"S": "j"}, "batchId": {"N": "1"}, "n": {"N": "2"}}}),
+    ("get_item", {"TableName": TABLE_24, "Key": {"jobId": {"S": "j"}, "batchId": {"N": "1"}}, "ConsistentRead": True}),
+    ("update_item", {"TableName": TABLE_24, "Key": {"jobId": {"S": "j"}, "batchId": {"N": "1"}}, **ROW_WRITE}),
+    (  # the summary's conditional write of a failure: refused when the row exists
+        "update_item",
+        {
+            "TableName": TABLE_24,
+            "Key": {"jobId": {"S": "j"}, "batchId": {"N": "1"}},
+            "UpdateExpression": "SET #s = :s",
+            "ConditionExpression": "attribute_not_exists(#s)",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":s": {"S": "failed"}},
+            "ReturnValues": "ALL_NEW",
+        },
+    ),
+    ("update_item", {"TableName": TABLE_24, "Key": {"jobId": {"S": "j"}, "batchId": {"N": "2"}}, **UPDATES[5]}),
+    ("get_item", {"TableName": "no-such-table", "Key": {"jobId": {"S": "j"}, "batchId": {"N": "1"}}}),
+    ("put_item", {"TableName": TABLE_24, "Item": {"jobId": {"S": "j"}}}),  # no sort key
+    ("put_item", {"TableName": TABLE_24, "Item": {"jobId": {"S": "j"}, "batchId": {"N": "3"}}, "Unknown": 1}),
+    (
+        "delete_item",
+        {"TableName": TABLE_24, "Key": {"jobId": {"S": "j"}, "batchId": {"N": "1"}}, "ReturnValues": "ALL_OLD"},
+    ),
+    ("get_item", {"TableName": TABLE_24, "Key": {"jobId": {"S": "j"}, "batchId": {"N": "1"}}}),
+]
+
+
+def item_call_outcomes(client: Any) -> list[Any]:
+    outcomes: list[Any] = []
+    for method, params in ITEM_CALLS:
+        try:
+            answer = getattr(client, method)(**params)
+        except ClientError as exc:
+            status = exc.response["ResponseMetadata"]["HTTPStatusCode"]
+            outcomes.append((type(exc).__name__, exc.response["Error"], status))
+        except Exception as exc:  # what the caller sees, whatever it is
+            outcomes.append((type(exc).__name__, str(exc)))
+        else:
+            outcomes.append({key: value for key, value in answer.items() if key != "ResponseMetadata"})
+    return outcomes
+
+
+def test_interpreter_item_calls_skip_the_request_layers(dynamodb: Any) -> None:
+    sent: list[str] = []
+
+    def noting(request: Any, **_: Any) -> None:
+        sent.append(request.headers["X-Amz-Target"].decode().split(".")[1])
+
+    with workarounds.applied("interpreter-client-cache"):
+        interpreter = boto_client.boto_client_for(REGION, "dynamodb")
+        interpreter.meta.events.register("before-send", noting)
+        plain = item_call_outcomes(interpreter)
+    # the gap: every call is built, signed and sent as an HTTP request for moto's request layer to parse
+    assert sent == [method.title().replace("_", "") for method, params in ITEM_CALLS if "Unknown" not in params]
+    assert "ConditionalCheckFailedException" in str(plain[3])
+    assert plain[5][0] == "ResourceNotFoundException"
+    assert plain[7] == ("KeyError", "'Unknown'")  # the interpreter's client does not validate
+
+    sent.clear()
+    with workarounds.applied("interpreter-client-cache", "interpreter-dynamodb-in-process"):
+        direct = boto_client.boto_client_for(REGION, "dynamodb")
+        direct.meta.events.register("before-send", noting)
+        assert item_call_outcomes(direct) == plain  # the same answers, the same errors
+        assert sent == []
+        direct.describe_table(TableName=TABLE_24)  # any other call is the client's own
+        assert sent == ["DescribeTable"]
+
+
+def test_direct_item_calls_validate_as_their_client_does(dynamodb: Any) -> None:
+    with workarounds.applied("interpreter-dynamodb-in-process"):
+        direct = workarounds._InProcessDynamoDB(dynamodb)  # a client that validates its parameters
+        with pytest.raises(ParamValidationError, match='Unknown parameter in input: "Unknown"'):
+            direct.put_item(**ITEM_CALLS[7][1])
+        with pytest.raises(ParamValidationError, match=r"Invalid type for parameter Item\.batchId\.N"):
+            direct.put_item(TableName=TABLE_24, Item={"jobId": {"S": "j"}, "batchId": {"N": 1}})
+        assert "Item" not in direct.get_item(TableName=TABLE_24, Key={"jobId": {"S": "j"}, "batchId": {"N": "1"}})
+
+
+# -- 27 ---------------------------------------------------------------------------------------------------------
+JSON_TYPES = (dict, list, str, int, float, bool, type(None))
+NESTED = {"items": [{"id": n, "tags": ["a", {"deep": [n, n + 0.5, None, True]}]} for n in range(3)], "label": "x"}
+
+
+def counting_deepcopies(monkeypatch: pytest.MonkeyPatch) -> list[type]:
+    """The classes of the values copy.deepcopy is called with (outermost calls only)."""
+    import copy
+
+    calls: list[type] = []
+    depth = [0]
+    original = copy.deepcopy
+
+    def counting(value: Any, *args: Any, **kwargs: Any) -> Any:
+        if depth[0] == 0:
+            calls.append(value.__class__)
+        depth[0] += 1
+        try:
+            return original(value, *args, **kwargs)
+        finally:
+            depth[0] -= 1
+
+    monkeypatch.setattr(copy, "deepcopy", counting)
+    return calls
+
+
+def test_json_values_are_copied_as_json(sfn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    definition = {
+        "StartAt": "Shape",
+        "States": {
+            "Shape": {
+                "Type": "Pass",
+                "Parameters": {
+                    "items.$": "$.items",
+                    "label.$": "States.Format('job {}', $.label)",
+                    "state.$": "$$.State.Name",
+                },
+                "ResultPath": "$.shaped",
+                "Next": "Each",
+            },
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.shaped.items",
+                "MaxConcurrency": 1,  # iterations in order, so that the histories compare
+                "ItemProcessor": {"StartAt": "Item", "States": {"Item": {"Type": "Pass", "End": True}}},
+                "ResultSelector": {"count.$": "States.ArrayLength($)", "all.$": "$"},
+                "ResultPath": "$.each",
+                "Next": "Pick",
+            },
+            "Pick": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.each.count", "NumericEquals": 3, "Next": "Done"}],
+                "Default": "Done",
+            },
+            "Done": {"Type": "Pass", "OutputPath": "$.each", "End": True},
+        },
+    }
+
+    def outcome() -> tuple[Any, list[Any], list[type]]:
+        calls.clear()
+        described = run(sfn, definition, NESTED)
+        assert described["status"] == "SUCCEEDED", described
+        events = sfn.get_execution_history(executionArn=described["executionArn"], maxResults=1000)["events"]
+        details = [(event["type"], {k: v for k, v in event.items() if k.endswith("EventDetails")}) for event in events]
+        return json.loads(described["output"]), details, [cls for cls in calls if cls in JSON_TYPES]
+
+    calls = counting_deepcopies(monkeypatch)
+    plain_output, plain_history, plain_copies = outcome()
+    assert len(plain_copies) > 20  # the gap: every state's input, path result and parameters go through deepcopy
+    with workarounds.applied("json-values-copied-as-json"):
+        output, history, copies = outcome()
+    assert copies == []
+    assert output == plain_output
+    assert output["all"] == NESTED["items"]
+    assert history == plain_history
+
+
+def test_json_copy_is_a_deep_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime
+
+    calls = counting_deepcopies(monkeypatch)
+    value = {"nested": NESTED, "shared": NESTED["items"][0]}
+    copied = workarounds.json_copy(value)
+    assert copied == value and calls == []
+    copied["nested"]["items"][0]["tags"][1]["deep"].append("changed")
+    copied["shared"]["id"] = 99
+    assert value["nested"]["items"][0]["tags"][1]["deep"] == [0, 0.5, None, True]
+    assert value["shared"]["id"] == 0 and value["nested"]["items"][0]["id"] == 0
+
+    when = datetime.datetime(2026, 1, 2, tzinfo=datetime.UTC)
+    other = {"when": when, "pair": (1, [2]), "bytes": b"x"}
+    copied_other = workarounds.json_copy(other)
+    assert copied_other == other
+    assert sorted(cls.__name__ for cls in calls) == ["bytes", "datetime", "tuple"]  # not JSON: deepcopy as before
+    copied_other["pair"][1].append(3)
+    assert other["pair"] == (1, [2])

@@ -191,42 +191,67 @@ class LambdaInvokeMiddleware:
         payload = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(payload)  # for moto, if it answers after all
         query = parse_qs(environ.get("QUERY_STRING", ""))
-        qualifier = query.get("Qualifier", [None])[0]
         region, key = _region_and_key(environ, self.default_region)
+        result = self.invoke(
+            name,
+            query.get("Qualifier", [None])[0],
+            payload,
+            region=region,
+            account=_account_id(environ, key),
+            invocation_type=environ.get("HTTP_X_AMZ_INVOCATION_TYPE"),
+            log_type=environ.get("HTTP_X_AMZ_LOG_TYPE"),
+            client_context=environ.get("HTTP_X_AMZ_CLIENT_CONTEXT"),
+        )
+        if result is None:
+            return self.app(environ, start_response)
+        return _respond(start_response, result)
+
+    def invoke(
+        self,
+        name: str,
+        qualifier: str | None,
+        payload: bytes,
+        *,
+        region: str,
+        account: str,
+        invocation_type: str | None = None,
+        log_type: str | None = None,
+        client_context: str | None = None,
+    ) -> InvokeResult | None:
+        """Lambda's Invoke of function ``name`` (a name or an ARN), run here; None when moto is to answer (a
+        function it does not have, with its "not found" error, or one that cannot run locally)."""
         if name.startswith("arn:"):
             region = name.split(":")[3] or region
-        account = _account_id(environ, key)
         fn = _lookup_function(account, region, name, qualifier)
         if fn is None:
-            return self.app(environ, start_response)  # moto answers with the right "not found" error
+            return None
         if getattr(fn, "package_type", "Zip") != "Zip" or not _PYTHON_RUNTIMES.match(fn.run_time or ""):
             LOG.warning(
                 "%s (%s) cannot run locally: only Python zip functions can; moto answers instead",
                 fn.function_name,
                 fn.run_time,
             )
-            return self.app(environ, start_response)
+            return None
         spec = function_spec(fn)
         invoked_arn = name if name.startswith("arn:") else spec.function_arn
         if qualifier and not name.startswith("arn:"):
             invoked_arn += f":{qualifier}"
         invocation = Invocation(
             payload=payload,
-            invocation_type=environ.get("HTTP_X_AMZ_INVOCATION_TYPE") or "RequestResponse",
-            log_tail=environ.get("HTTP_X_AMZ_LOG_TYPE") == "Tail",
-            client_context=environ.get("HTTP_X_AMZ_CLIENT_CONTEXT") or None,
+            invocation_type=invocation_type or "RequestResponse",
+            log_tail=log_type == "Tail",
+            client_context=client_context or None,
             invoked_arn=invoked_arn,
         )
         try:
-            result = self.runtime.invoke(spec, lambda: bytes(fn.code_bytes), invocation)
+            return self.runtime.invoke(spec, lambda: bytes(fn.code_bytes), invocation)
         except LocalLambdaError as exc:
             LOG.error("could not run %s: %s", spec.name, exc)
-            result = InvokeResult(
+            return InvokeResult(
                 500,
                 {"Content-Type": "application/json", "x-amzn-ErrorType": "ServiceException"},
                 json.dumps({"Type": "Service", "message": str(exc)}).encode(),
             )
-        return _respond(start_response, result)
 
 
 def _respond(start_response: StartResponse, result: InvokeResult) -> Iterable[bytes]:

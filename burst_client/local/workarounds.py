@@ -31,8 +31,9 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from botocore import endpoint as botocore_endpoint
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HeadersDict
 from botocore.config import Config
+from botocore.response import StreamingBody
 from moto import backends as moto_backends
 from moto.awslambda.models import lambda_backends
 from moto.cloudformation import parsing
@@ -483,6 +484,8 @@ def _apply_interpreter_client_cache() -> Undo:
                 created.meta.events.register("before-send", _send_in_process)
                 if created.meta.service_model.service_name == "dynamodb":  # see workaround 26
                     created = _InProcessDynamoDB(created)
+                elif created.meta.service_model.service_name == "lambda":  # see workaround 30
+                    created = _InProcessLambda(created)
                 found = clients[key] = created
             return found
 
@@ -1779,6 +1782,75 @@ def _apply_top_level_projections_picked() -> Undo:
     return _patch(Item, "project", project)
 
 
+# -- 30 ---------------------------------------------------------------------------------------------------
+# GAP (speed): the interpreter's Lambda Tasks (every batch's worker) reach the endpoint's Lambda middleware
+# through botocore (serialising, signing, an HTTP request and response) and the WSGI layer (workaround 11b):
+# about a third of the endpoint's time per no-op batch outside the interpreter itself. Hand the Invoke calls of
+# the clients cached by workaround 11 straight to the middleware's invoke (the same runtime, the same
+# throttling, the same answers): the request built by the client's own serializer, the answer parsed by its own
+# parser and raised as the modeled error botocore raises. A function the middleware does not run (one moto does
+# not have, whose "not found" moto answers, or one that cannot run locally) still goes the client's way.
+_direct_lambda = {"on": False}
+
+
+class _InProcessLambda:
+    """A Lambda client whose Invoke the endpoint's middleware answers directly; every other call is the client's."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        credentials = client._request_signer._credentials
+        self._account = get_account_id_from(credentials.access_key if credentials else "")
+
+    def __getattr__(self, name: str) -> Any:
+        app = _in_process["app"]
+        if name == "invoke" and _direct_lambda["on"] and _in_process["on"] and hasattr(app, "invoke"):
+            return functools.partial(self._invoke, app)
+        return getattr(self._client, name)
+
+    def _invoke(self, app: Any, **params: Any) -> dict[str, Any]:
+        model = self._client.meta.service_model.operation_model("Invoke")
+        request = self._client._serializer.serialize_to_request(params, model)
+        headers, body = request["headers"], request["body"]
+        result = app.invoke(
+            params["FunctionName"],
+            params.get("Qualifier"),
+            body if isinstance(body, bytes) else bytes(body or b""),
+            region=self._client.meta.region_name,
+            account=self._account,
+            invocation_type=headers.get("X-Amz-Invocation-Type"),
+            log_type=headers.get("X-Amz-Log-Type"),
+            client_context=headers.get("X-Amz-Client-Context"),
+        )
+        if result is None:
+            return dict(self._client.invoke(**params))
+        # what botocore's endpoint and client make of the answer (convert_to_response_dict, _make_api_call)
+        response: dict[str, Any] = {
+            "headers": HeadersDict({**result.headers, "Content-Length": str(len(result.body))}),
+            "status_code": result.status,
+            "context": {"operation_name": "Invoke"},
+        }
+        if result.status >= 300:
+            response["body"] = result.body
+        else:
+            response["body"] = StreamingBody(MockRawResponse(result.body), len(result.body))
+        parser = self._client._response_parser
+        parsed: dict[str, Any] = parser.parse(response, model.output_shape)
+        parsed["ResponseMetadata"]["RetryAttempts"] = 0
+        if result.status < 300:
+            return parsed
+        self._client._endpoint._add_modeled_error_fields(response, parsed, model, parser)
+        raise self._client.exceptions.from_code(parsed.get("Error", {}).get("Code"))(parsed, "Invoke")
+
+
+def _apply_interpreter_lambda_in_process() -> Undo:
+    _direct_lambda["on"] = True
+
+    def undo() -> None:
+        _direct_lambda["on"] = False
+
+    return undo
+
+
 WORKAROUNDS: tuple[Workaround, ...] = (
     Workaround(
         "validate-template-ignores-warnings",
@@ -1929,6 +2001,11 @@ WORKAROUNDS: tuple[Workaround, ...] = (
         "top-level-projections-picked",
         "moto projects an item by deserialising all of it once per projected name and serialising the result",
         _apply_top_level_projections_picked,
+    ),
+    Workaround(
+        "interpreter-lambda-in-process",
+        "the interpreter's Lambda invocations go through botocore and the WSGI layer to the endpoint's middleware",
+        _apply_interpreter_lambda_in_process,
     ),
     Workaround(
         "entered-time-format",

@@ -1844,3 +1844,95 @@ def test_top_level_projections_give_moto_s_answer(dynamodb: Any, monkeypatch: py
     taken_by_moto = [1, 1, len(VARIED_ITEMS), 1, 1, 2]  # items per projection that still take moto's way
     saved = sum(names * (len(VARIED_ITEMS) - moto) for names, moto in zip(projected_names, taken_by_moto, strict=True))
     assert plain_conversions - len(conversions) == saved == 58
+
+
+# -- 30 ---------------------------------------------------------------------------------------------------------
+LAMBDA_CODE = """
+def handler(event, context):
+    if event.get("fail"):
+        raise ValueError("asked to fail: " + event["fail"])
+    return {"doubled": event["n"] * 2, "function": context.function_name}
+"""
+
+
+def test_interpreter_lambda_calls_skip_the_request_layers(local_endpoint: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from burst_client.local.server import LambdaInvokeMiddleware
+    from tests.local.support import create_function, make_zip
+
+    arn = create_function(
+        endpoint_client(local_endpoint, "lambda"),
+        endpoint_client(local_endpoint, "iam"),
+        "doubler",
+        make_zip({"h.py": LAMBDA_CODE}),
+    )
+    catch_all = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}]
+    definition = {
+        "StartAt": "Integration",
+        "States": {
+            "Integration": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName.$": "$.function", "Payload.$": "$.payload"},
+                "ResultPath": "$.integration",
+                "Catch": catch_all,
+                "Next": "Direct",
+            },
+            "Direct": {
+                "Type": "Task",
+                "Resource": arn,  # the older form: the function's ARN as the resource
+                "InputPath": "$.payload",
+                "ResultPath": "$.direct",
+                "Catch": catch_all,
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    cases = {
+        "succeeds": {"function": arn, "payload": {"n": 21}},
+        "fails": {"function": "doubler", "payload": {"n": 1, "fail": "yes"}},
+        "unknown": {"function": "nope", "payload": {"n": 1}},
+        "throttled": {"function": arn, "payload": {"n": 1}},
+    }
+    sfn = endpoint_client(local_endpoint, "stepfunctions")
+    wsgi_invokes: list[str] = []
+    wsgi_invoke = LambdaInvokeMiddleware._invoke
+
+    def counting(self: Any, environ: Any, start_response: Any, name: str) -> Any:
+        wsgi_invokes.append(name)
+        return wsgi_invoke(self, environ, start_response, name)
+
+    monkeypatch.setattr(LambdaInvokeMiddleware, "_invoke", counting)
+
+    def outcomes() -> dict[str, Any]:
+        found = {}
+        for case, execution_input in cases.items():
+            with monkeypatch.context() as throttle:
+                if case == "throttled":
+                    throttle.setattr(local_endpoint.runtime, "_acquire", lambda block: False)
+                described = run(sfn, definition, execution_input)
+            assert described["status"] == "SUCCEEDED", described
+            # request ids differ from run to run
+            output = re.sub(r"Request ID: [^;)]+", "Request ID: <id>", described["output"])
+            found[case] = json.loads(re.sub(r'requestId\\":\\"[0-9a-f-]{36}', "requestId: <id>", output))
+        return found
+
+    workarounds.revert("interpreter-lambda-in-process")
+    try:
+        plain = outcomes()
+        plain_wsgi = list(wsgi_invokes)
+    finally:
+        workarounds.apply("interpreter-lambda-in-process")
+    wsgi_invokes.clear()
+    direct = outcomes()
+
+    assert direct == plain
+    assert direct["succeeds"]["integration"]["Payload"] == {"doubled": 42, "function": "doubler"}
+    assert direct["succeeds"]["direct"] == {"doubled": 42, "function": "doubler"}
+    assert direct["fails"]["error"]["Error"] == "ValueError"
+    assert "asked to fail: yes" in direct["fails"]["error"]["Cause"]
+    assert direct["unknown"]["error"]["Error"] == "Lambda.ResourceNotFoundException"
+    assert direct["throttled"]["error"]["Error"] == "Lambda.TooManyRequestsException"
+    assert "Status Code: 429" in direct["throttled"]["error"]["Cause"]
+    assert len(plain_wsgi) == 1 + 2 + 1 + 1  # the gap: every invocation through the WSGI layer
+    assert wsgi_invokes == ["nope"]  # now only the one moto answers

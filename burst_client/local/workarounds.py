@@ -1593,18 +1593,30 @@ _DIRECT_DYNAMODB = {
 _direct_dynamodb = {"on": False}
 
 
-class _InProcessDynamoDB:
-    """A DynamoDB client whose item calls moto's handler answers directly; every other call is the client's."""
+class _InProcessClient:
+    """An interpreter's cached client some of whose calls the endpoint answers in-process (26, 30); every other
+    call, and those calls while their workaround is off, are the client's."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
         credentials = client._request_signer._credentials
         self._account = get_account_id_from(credentials.access_key if credentials else "")
 
+    def _direct(self, name: str) -> Callable[..., Any] | None:
+        raise NotImplementedError
+
     def __getattr__(self, name: str) -> Any:
+        direct = self._direct(name)
+        return direct if direct is not None else getattr(self._client, name)
+
+
+class _InProcessDynamoDB(_InProcessClient):
+    """A DynamoDB client whose item calls moto's handler answers directly."""
+
+    def _direct(self, name: str) -> Callable[..., Any] | None:
         if name in _DIRECT_DYNAMODB and _direct_dynamodb["on"]:
             return functools.partial(self._call, name)
-        return getattr(self._client, name)
+        return None
 
     def _call(self, method: str, **params: Any) -> dict[str, Any]:
         operation = _DIRECT_DYNAMODB[method]
@@ -1793,19 +1805,14 @@ def _apply_top_level_projections_picked() -> Undo:
 _direct_lambda = {"on": False}
 
 
-class _InProcessLambda:
-    """A Lambda client whose Invoke the endpoint's middleware answers directly; every other call is the client's."""
+class _InProcessLambda(_InProcessClient):
+    """A Lambda client whose Invoke the endpoint's middleware answers directly."""
 
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        credentials = client._request_signer._credentials
-        self._account = get_account_id_from(credentials.access_key if credentials else "")
-
-    def __getattr__(self, name: str) -> Any:
+    def _direct(self, name: str) -> Callable[..., Any] | None:
         app = _in_process["app"]
         if name == "invoke" and _direct_lambda["on"] and _in_process["on"] and hasattr(app, "invoke"):
             return functools.partial(self._invoke, app)
-        return getattr(self._client, name)
+        return None
 
     def _invoke(self, app: Any, **params: Any) -> dict[str, Any]:
         model = self._client.meta.service_model.operation_model("Invoke")

@@ -61,6 +61,21 @@ def wait(sfn: Any, execution_arn: str, timeout: float = 30) -> Any:
     return described
 
 
+def recorded_calls(
+    monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, record: Callable[..., Any] = lambda *_, **__: None
+) -> list[Any]:
+    """``record(*args, **kwargs)`` of every call of ``owner.name`` from now on (the call itself goes on)."""
+    calls: list[Any] = []
+    original = getattr(owner, name)
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        calls.append(record(*args, **kwargs))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, recording)
+    return calls
+
+
 def distributed_map(child: dict[str, Any], **fields: Any) -> dict[str, Any]:
     return {
         "StartAt": "Map",
@@ -1797,14 +1812,7 @@ def put_varied_items(dynamodb: Any) -> None:
 def test_plain_attribute_values_are_serialized_as_they_are(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from moto.core.serialize import XFormedAttributePicker
 
-    picked: list[str] = []
-    original = XFormedAttributePicker.__call__
-
-    def counting(self: Any, context: Any) -> Any:
-        picked.append(context.key)
-        return original(self, context)
-
-    monkeypatch.setattr(XFormedAttributePicker, "__call__", counting)
+    picked = recorded_calls(monkeypatch, XFormedAttributePicker, "__call__", lambda _, context: context.key)
     put_varied_items(dynamodb)
     plain = answers(dynamodb)
     plain_picks = len(picked)
@@ -1820,14 +1828,7 @@ def test_plain_attribute_values_are_serialized_as_they_are(dynamodb: Any, monkey
 def test_top_level_projections_give_moto_s_answer(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from moto.dynamodb.models.dynamo_type import Item
 
-    conversions: list[int] = []
-    original = Item.to_regular_json
-
-    def counting(self: Any) -> Any:
-        conversions.append(1)
-        return original(self)
-
-    monkeypatch.setattr(Item, "to_regular_json", counting)
+    conversions = recorded_calls(monkeypatch, Item, "to_regular_json")
     put_varied_items(dynamodb)
     plain = answers(dynamodb)
     plain_conversions = len(conversions)
@@ -1895,14 +1896,7 @@ def test_interpreter_lambda_calls_skip_the_request_layers(local_endpoint: Any, m
         "throttled": {"function": arn, "payload": {"n": 1}},
     }
     sfn = endpoint_client(local_endpoint, "stepfunctions")
-    wsgi_invokes: list[str] = []
-    wsgi_invoke = LambdaInvokeMiddleware._invoke
-
-    def counting(self: Any, environ: Any, start_response: Any, name: str) -> Any:
-        wsgi_invokes.append(name)
-        return wsgi_invoke(self, environ, start_response, name)
-
-    monkeypatch.setattr(LambdaInvokeMiddleware, "_invoke", counting)
+    wsgi_invokes = recorded_calls(monkeypatch, LambdaInvokeMiddleware, "_invoke", lambda *args: args[-1])
 
     def outcomes() -> dict[str, Any]:
         found = {}

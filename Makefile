@@ -43,7 +43,7 @@ lint: setup
 	ruff format --check burst_core handlers burst_client tests examples bench
 
 typecheck: setup
-	mypy burst_core handlers burst_client
+	mypy burst_core handlers burst_client bench
 
 test: setup lint typecheck
 	python -m pytest -q $(PYTEST_ARGS)

@@ -26,7 +26,13 @@ from typing import Any
 from burst_client.cost import CostReport, definition_for, estimate, load_definitions, workflow_paths
 from burst_core.orchestration import ExecutionType
 
-REFERENCE = {"items": 200_000, "batch_size": 40, "worker_ms": 2_000, "worker_mb": 512, "max_parallelism": 5_000}
+REFERENCE: dict[str, Any] = {
+    "items": 200_000,
+    "batch_size": 40,
+    "worker_ms": 2_000,
+    "worker_mb": 512,
+    "max_parallelism": 5_000,
+}
 SERVICES = ("Step Functions", "Lambda", "DynamoDB", "S3")
 
 

@@ -2,17 +2,21 @@
 
 Each size runs in a fresh process so peak memory is that size's own. The deployment's limits are
 raised (max parallelism 10^6) so no batch-size adjustment happens: 100 items per batch.
-The S3 and Step Functions calls go to moto in-process and are included in the dispatch time.
+The S3, Step Functions and Lambda calls (dispatch checks the job's worker and combiner) go to moto
+in-process and are included in the dispatch time.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import multiprocessing
 import os
 import statistics
 import time
 import tracemalloc
+import zipfile
 from typing import Any
 
 REPEATS = 5
@@ -21,6 +25,7 @@ REPEATS = 5
 def _one_size(num_batches: int, queue: Any) -> None:
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
     os.environ.pop("AWS_ENDPOINT_URL", None)
+    logging.getLogger("burst_core.functions").setLevel(logging.ERROR)  # moto has no GetAccountSettings
     import boto3
     from moto import mock_aws
 
@@ -43,9 +48,24 @@ def _one_size(num_batches: int, queue: Any) -> None:
         sfn = boto3.client("stepfunctions")
         role = boto3.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         definition = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
-        arn = sfn.create_state_machine(name="x", definition=definition, roleArn=role)["stateMachineArn"]
-        settings = Settings("tasks", "bench", arn, max_parallelism=10**6)
-        dispatcher = Dispatcher(settings, s3=s3, stepfunctions=sfn)
+        arn, express = (
+            sfn.create_state_machine(name=name, definition=definition, roleArn=role)["stateMachineArn"]
+            for name in ("x", "x-express")
+        )
+        lambda_client = boto3.client("lambda")
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as archive:
+            archive.writestr("h.py", "def handler(event, context):\n    return None\n")
+        for name in ("w", "c"):  # dispatch checks the job's functions (moto answers in-process)
+            lambda_client.create_function(
+                FunctionName=name,
+                Runtime="python3.12",
+                Role=role,
+                Handler="h.handler",
+                Code={"ZipFile": code.getvalue()},
+            )
+        settings = Settings("tasks", "bench", arn, max_parallelism=10**6, express_state_machine_arn=express)
+        dispatcher = Dispatcher(settings, s3=s3, stepfunctions=sfn, lambda_client=lambda_client)
         plan = plan_partition(0, num_batches * batch_size, batch_size, 10**6, 2)
         assert plan.num_batches == num_batches and plan.batch_size == batch_size
 

@@ -6,12 +6,16 @@ Each measure is the median of 3 runs; every run is reported.
 * cpu: 1,000 batches of ~50 ms of pure-Python work; wall time on the local endpoint divided by the
   wall time of concurrent.futures.ProcessPoolExecutor (one process per core) running the same work,
   and Lithops' localhost backend doing the same, all in this run on this machine.
+
+Beside each figure: the one the previous run of this benchmark recorded (bench/results/endpoint.json
+before this run, with its date), for the change between the two.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import inspect
+import json
 import os
 import statistics
 import sys
@@ -21,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import write_result
+from bench.common import RESULTS, write_result
 from burst_client.aws import Clients
 from burst_client.deploy import PROJECT_ROOT, deploy
 from burst_client.endpoint_process import EndpointProcess, free_port
@@ -101,7 +105,17 @@ def lithops_localhost(iterations: int) -> float | str:
     return time.perf_counter() - started
 
 
+def previous() -> dict[str, Any]:
+    """What the previous run recorded (empty when there is none)."""
+    try:
+        recorded: dict[str, Any] = json.loads((RESULTS / "endpoint.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return recorded
+
+
 def run() -> dict[str, Any]:
+    before = previous()
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
     iterations = calibrate()
     log = Path(tempfile.mkdtemp()) / "endpoint.log"
@@ -123,7 +137,7 @@ def run() -> dict[str, Any]:
     pool = statistics.median(pools)
     cpu_median = statistics.median(cpu_secs)
     serial_batch = TARGET_SECS
-    results = {
+    results: dict[str, Any] = {
         "batches": BATCHES,
         "runs": RUNS,
         "cpuIterationsFor50ms": iterations,
@@ -143,35 +157,49 @@ def run() -> dict[str, Any]:
     def runs(values: list[float], digits: int = 1) -> str:
         return ", ".join(f"{value:.{digits}f}" for value in values)
 
+    def recorded(*path: str) -> Any:
+        value: Any = before
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        return round(value, 2) if isinstance(value, float) else "n/a"
+
+    since = f"previous run ({str(before.get('machine', {}).get('date', 'none'))[:10]})"
+
     table = [
         {
             "measure": f"no-op job: ms per batch (execution time / 1,000), median of {RUNS} ({runs(ms_per_batch)})",
             "value": round(results["overhead"]["msPerBatch"], 1),
-            "target": "< 10",
+            since: recorded("overhead", "msPerBatch"),
+            "target": "<= 4",
         },
         {
             "measure": f"CPU job on the local endpoint, s, median of {RUNS} ({runs(cpu_secs)})",
             "value": round(cpu_median, 1),
+            since: recorded("cpu", "wallSecs"),
             "target": "",
         },
         {
             "measure": f"same work, ProcessPoolExecutor, s, median of {RUNS} ({runs(pools)})",
             "value": round(pool, 1),
+            since: recorded("cpu", "processPoolSecs"),
             "target": "",
         },
         {
             "measure": "ratio local endpoint / ProcessPoolExecutor",
             "value": round(results["cpu"]["ratio"], 2),
-            "target": "<= 1.3",
+            since: recorded("cpu", "ratio"),
+            "target": "<= 1.10",
         },
         {
             "measure": "Lithops localhost, s",
             "value": round(lithops_secs, 1) if isinstance(lithops_secs, float) else lithops_secs,
+            since: recorded("cpu", "lithopsLocalhostSecs"),
             "target": "",
         },
         {
             "measure": "ratio Lithops localhost / ProcessPoolExecutor",
             "value": round(results["cpu"]["lithopsRatio"], 2) if results["cpu"]["lithopsRatio"] else "n/a",
+            since: recorded("cpu", "lithopsRatio"),
             "target": "",
         },
     ]

@@ -2,6 +2,10 @@
 the endpoint process and of its Lambda worker processes (from /proc), and py-spy samples of the endpoint's
 thread holding the interpreter lock (its Python CPU time), grouped by component.
 
+py-spy --gil counts a sample for the thread that last held the lock, also while no thread runs: a
+thread that waits (the runtime's pool for a worker, the Express children's queue) is then counted
+although it uses no CPU. The components' shares are of samples, not of CPU time.
+
 Run with `python -m bench.profile_overhead` (needs py-spy: pip install py-spy); writes
 bench/results/overhead_profile.{json,md}.
 """
@@ -13,6 +17,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,6 +41,7 @@ ENDPOINT_COMPONENTS = [
         "endpoint: HTTP (werkzeug server, botocore/urllib3 clients of the interpreter)",
         ("werkzeug/", "urllib3/", "botocore/", "http/", "socketserver", "socket"),
     ),
+    ("endpoint: moto gap workarounds (burst_client/local/workarounds.py)", ("burst_client/local/workarounds.py",)),
     ("endpoint: Lambda runtime (pool, pipes to workers)", ("burst_client/local/",)),
 ]
 WORKER_COMPONENTS = [
@@ -83,7 +89,8 @@ def workers_cpu_seconds(pid: int) -> float:
 
 
 def run() -> dict[str, Any]:
-    if shutil.which("py-spy") is None:
+    py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if py_spy is None:
         raise SystemExit("py-spy is not installed: pip install py-spy")
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
     work = Path(tempfile.mkdtemp())
@@ -103,7 +110,7 @@ def run() -> dict[str, Any]:
         raw = work / "samples.txt"
         spy = subprocess.Popen(
             [
-                "py-spy",
+                py_spy,
                 "record",
                 "--pid",
                 pid,

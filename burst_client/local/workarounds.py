@@ -18,6 +18,7 @@ import io
 import itertools
 import json
 import logging
+import os
 import queue
 import re
 import sys
@@ -30,8 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from boto3.dynamodb.types import DYNAMODB_CONTEXT
 from botocore import endpoint as botocore_endpoint
-from botocore.awsrequest import AWSResponse, HeadersDict
+from botocore.awsrequest import AWSResponse, HeadersDict, prepare_request_dict
 from botocore.config import Config
 from botocore.response import StreamingBody
 from moto import backends as moto_backends
@@ -40,7 +42,7 @@ from moto.cloudformation import parsing
 from moto.cloudformation.models import CloudFormationBackend
 from moto.core import responses as moto_responses
 from moto.core.botocore_stubber import MockRawResponse
-from moto.core.exceptions import JsonRESTError, _RESTError
+from moto.core.request import normalize_request
 from moto.core.serialize import JSONSerializer
 from moto.dynamodb import responses as dynamodb_responses
 from moto.dynamodb.exceptions import ItemSizeTooLarge, ItemSizeToUpdateTooLarge
@@ -127,6 +129,7 @@ from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.utils import cfn_to_api_tags
+from werkzeug.exceptions import HTTPException
 from werkzeug.test import run_wsgi_app
 
 from burst_client.local import ids
@@ -1578,12 +1581,14 @@ def _apply_invocation_ids_keep_the_lock() -> Undo:
 
 
 # -- 26 ---------------------------------------------------------------------------------------------------
-# GAP (speed): the interpreter's DynamoDB integration Tasks (a batch's row write) go through botocore (building,
-# signing and parsing an HTTP request) and moto's request layer (WSGI, Flask, parsing the body, serialising the
-# answer): about 1.2 ms of the endpoint's CPU per batch, ten times what moto's DynamoDB handler itself takes.
-# Hand the items API calls (GetItem, PutItem, UpdateItem, DeleteItem) of the clients cached by workaround 11
-# straight to moto's DynamoDB handler, serialised by the client's own serializer (validating as the client does),
-# and raise its errors as the ClientError botocore would parse from its answer.
+# GAP (speed): the interpreter's DynamoDB integration Tasks (a batch's row write) go through botocore's whole
+# request pipeline (hooks, endpoint rules, retry handlers, an HTTP request) and the WSGI and Flask layers
+# (workaround 11b) before they reach moto's DynamoDB handler: about 1 ms of the endpoint's CPU per batch. Hand
+# the item calls (GetItem, PutItem, UpdateItem, DeleteItem) of the clients cached by workaround 11 to moto's
+# handler the way moto's own in-process mode does (BotocoreStubber): the request built and signed by the
+# client (its serializer, its validation when it validates, its credentials), dispatched to DynamoHandler (its
+# parser, account and region, errors and serializer), and the answer parsed and raised by the client's parser
+# as botocore does.
 _DIRECT_DYNAMODB = {
     "get_item": "GetItem",
     "put_item": "PutItem",
@@ -1599,8 +1604,14 @@ class _InProcessClient:
 
     def __init__(self, client: Any) -> None:
         self._client = client
-        credentials = client._request_signer._credentials
-        self._account = get_account_id_from(credentials.access_key if credentials else "")
+
+    @property
+    def _account(self) -> str:
+        """The account moto serves this client's requests from (as moto.core.responses and the middleware)."""
+        if "MOTO_ACCOUNT_ID" in os.environ:
+            return os.environ["MOTO_ACCOUNT_ID"]
+        credentials = self._client._request_signer._credentials
+        return str(get_account_id_from(credentials.access_key if credentials else ""))
 
     def _direct(self, name: str) -> Callable[..., Any] | None:
         raise NotImplementedError
@@ -1609,60 +1620,46 @@ class _InProcessClient:
         direct = self._direct(name)
         return direct if direct is not None else getattr(self._client, name)
 
+    def _answer(self, operation: str, status: int, headers: Any, body: bytes | str, streaming: bool = False) -> Any:
+        """What the client returns (or raises) for this HTTP answer: convert_to_response_dict, the parser,
+        _add_modeled_error_fields and _make_api_call's error, as botocore does (the interpreter's clients make a
+        single attempt: no retries)."""
+        model = self._client.meta.service_model.operation_model(operation)
+        content = body.encode() if isinstance(body, str) else bytes(body)
+        response: dict[str, Any] = {
+            "headers": HeadersDict({**headers, "Content-Length": str(len(content))}),
+            "status_code": status,
+            "context": {"operation_name": operation},
+            "body": StreamingBody(MockRawResponse(content), len(content)) if streaming and status < 300 else content,
+        }
+        parser = self._client._response_parser
+        parsed: dict[str, Any] = parser.parse(response, model.output_shape)
+        parsed["ResponseMetadata"]["RetryAttempts"] = 0
+        if status < 300:
+            return parsed
+        self._client._endpoint._add_modeled_error_fields(response, parsed, model, parser)
+        raise self._client.exceptions.from_code(parsed.get("Error", {}).get("Code"))(parsed, operation)
+
 
 class _InProcessDynamoDB(_InProcessClient):
     """A DynamoDB client whose item calls moto's handler answers directly."""
 
     def _direct(self, name: str) -> Callable[..., Any] | None:
         if name in _DIRECT_DYNAMODB and _direct_dynamodb["on"]:
-            return functools.partial(self._call, name)
+            return functools.partial(self._call, _DIRECT_DYNAMODB[name])
         return None
 
-    def _call(self, method: str, **params: Any) -> dict[str, Any]:
-        operation = _DIRECT_DYNAMODB[method]
+    def _call(self, operation: str, **params: Any) -> Any:
+        client = self._client
+        model = client.meta.service_model.operation_model(operation)
+        request_dict = client._serializer.serialize_to_request(params, model)
+        prepare_request_dict(request_dict, endpoint_url=client.meta.endpoint_url)
+        request = normalize_request(client._endpoint.create_request(request_dict, model))
         try:
-            json.dumps(params)
-        except (TypeError, ValueError):  # binary values: moto's request parser decodes them, let it
-            return dict(getattr(self._client, method)(**params))
-        # the client's own serializer: its validation when the client validates (the interpreter's does not),
-        # its errors (a KeyError for an unknown parameter when it does not), DynamoDB's JSON body
-        model = self._client.meta.service_model.operation_model(operation)
-        body = self._client._serializer.serialize_to_request(params, model)["body"]
-        handler = DynamoHandler()
-        handler.current_account = self._account
-        handler.region = self._client.meta.region_name
-        handler.body = json.loads(body)
-        request_id = str(ids.uuid4())
-        try:
-            result = getattr(handler, method)()
-        except _RESTError as exc:
-            code = exc.relative_error_type if isinstance(exc, JsonRESTError) else exc.error_type
-            error = {"Error": {"Code": code, "Message": exc.message}}
-            metadata = {"HTTPStatusCode": exc.code, "RequestId": request_id, "HTTPHeaders": {}, "RetryAttempts": 0}
-            modeled = self._client.exceptions.from_code(code)  # e.g. ResourceNotFoundException, as botocore raises
-            raise modeled({**error, "ResponseMetadata": metadata}, operation) from None
-        response: dict[str, Any] = _shaped(result.result, model.output_shape)  # what botocore parses of moto's
-        response["ResponseMetadata"] = {
-            "HTTPStatusCode": 200,
-            "RequestId": request_id,
-            "HTTPHeaders": {},
-            "RetryAttempts": 0,
-        }
-        return response
-
-
-def _shaped(value: Any, shape: Any) -> Any:
-    """``value`` as botocore parses moto's answer: only what ``shape`` models (moto's serialiser drops the rest)."""
-    if shape is None:
-        return {}
-    if shape.type_name == "structure":
-        members = shape.members
-        return {k: _shaped(v, members[k]) for k, v in value.items() if k in members and v is not None}
-    if shape.type_name == "list":
-        return [_shaped(v, shape.member) for v in value]
-    if shape.type_name == "map":
-        return {k: _shaped(v, shape.value) for k, v in value.items()}
-    return value
+            status, headers, body = DynamoHandler.dispatch(request, request.raw_url, request.headers)
+        except HTTPException as exc:  # as moto's BotocoreStubber answers them
+            status, headers, body = exc.code, dict(exc.get_headers() or []), exc.get_body()
+        return self._answer(operation, status, headers, body)
 
 
 def _apply_interpreter_dynamodb_in_process() -> Undo:
@@ -1680,7 +1677,9 @@ def _apply_interpreter_dynamodb_in_process() -> Undo:
 # endpoint's CPU in a no-op job, most of it deepcopy's generic machinery (its memo, its dispatch per object),
 # for values that are JSON: dicts, lists, strings, numbers, booleans and null. Copy those as JSON (a new dict or
 # list per container, the immutable scalars as they are), anything else with copy.deepcopy as before. JSON has
-# no identities, so the copies are the same values, as independent of the original as deepcopy's.
+# no identities, so the copies are the same values, as independent of the original as deepcopy's. (deepcopy's
+# memo keeps two references to one value aliased in the copy, e.g. the nested matches of "$..*"; JSON, and so
+# AWS, has no such aliasing: json_copy gives AWS's answer there.)
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
@@ -1761,18 +1760,25 @@ def _apply_attribute_values_serialized_as_json() -> Undo:
 # GAP (speed): moto projects an item (a Query's ProjectionExpression) by converting the whole item to Python
 # values once per projected name (a deep copy and a deserialisation of every attribute, output included) and
 # serialising the result back: two thirds of the time of a 1,000-row Query that reads a few attributes of each
-# row (a summary's records). For top-level names whose values survive that round trip unchanged (strings,
-# booleans, nulls, numbers in their canonical form), the projection is the item's own attributes of those
-# names; anything else (nested paths, binary, sets, maps, lists, numbers the round trip rewrites) still takes
-# moto's way.
+# row (a summary's records). When every attribute of the item survives that round trip unchanged (a string,
+# a boolean, a null, a number in its canonical form that DynamoDB's decimal context holds exactly) and every
+# projected name is a top-level name (no list index), the projection is the item's own attributes of those
+# names. Anything else (nested paths and indexes, binary, sets, maps, lists, numbers the round trip rewrites or
+# refuses, values of the wrong type that an unvalidated write stored) still takes moto's way.
 def _survives_the_round_trip(value: DynamoType) -> bool:
-    if value.type in ("S", "BOOL", "NULL"):
-        return True
-    if value.type == "N" and value.value.__class__ is str:
+    kind, inner = value.type, value.value
+    if kind == "S":
+        return inner.__class__ is str
+    if kind == "BOOL":
+        return inner.__class__ is bool
+    if kind == "NULL":
+        return inner is True
+    if kind == "N" and inner.__class__ is str:
         try:
-            return str(decimal.Decimal(value.value)) == value.value
-        except decimal.InvalidOperation:
+            number = DYNAMODB_CONTEXT.create_decimal(inner)
+        except decimal.DecimalException:  # Inexact, Rounded, InvalidOperation: moto's round trip raises
             return False
+        return number.is_finite() and str(number) == inner
     return False
 
 
@@ -1780,15 +1786,15 @@ def _apply_top_level_projections_picked() -> Undo:
     original = Item.project
 
     def project(self: Item, projection_expressions: list[list[str]]) -> Item:
-        if all(len(expression) == 1 for expression in projection_expressions):
-            picked = [self.attrs[name] for (name,) in projection_expressions if name in self.attrs]
-            if all(_survives_the_round_trip(value) for value in picked):
-                attrs = {
-                    name: {value.type: value.value}
-                    for (name,) in projection_expressions
-                    if (value := self.attrs.get(name)) is not None
-                }
-                return Item(hash_key=self.hash_key, range_key=self.range_key, attrs=attrs)
+        if all(len(expression) == 1 and "[" not in expression[0] for expression in projection_expressions) and all(
+            _survives_the_round_trip(value) for value in self.attrs.values()
+        ):
+            attrs = {
+                name: {value.type: value.value}
+                for (name,) in projection_expressions
+                if (value := self.attrs.get(name)) is not None
+            }
+            return Item(hash_key=self.hash_key, range_key=self.range_key, attrs=attrs)
         return original(self, projection_expressions)
 
     return _patch(Item, "project", project)
@@ -1814,7 +1820,9 @@ class _InProcessLambda(_InProcessClient):
             return functools.partial(self._invoke, app)
         return None
 
-    def _invoke(self, app: Any, **params: Any) -> dict[str, Any]:
+    def _invoke(self, app: Any, **params: Any) -> Any:
+        if not isinstance(params.get("FunctionName"), str):  # botocore renders it into the path; let it
+            return self._client.invoke(**params)
         model = self._client.meta.service_model.operation_model("Invoke")
         request = self._client._serializer.serialize_to_request(params, model)
         headers, body = request["headers"], request["body"]
@@ -1829,24 +1837,8 @@ class _InProcessLambda(_InProcessClient):
             client_context=headers.get("X-Amz-Client-Context"),
         )
         if result is None:
-            return dict(self._client.invoke(**params))
-        # what botocore's endpoint and client make of the answer (convert_to_response_dict, _make_api_call)
-        response: dict[str, Any] = {
-            "headers": HeadersDict({**result.headers, "Content-Length": str(len(result.body))}),
-            "status_code": result.status,
-            "context": {"operation_name": "Invoke"},
-        }
-        if result.status >= 300:
-            response["body"] = result.body
-        else:
-            response["body"] = StreamingBody(MockRawResponse(result.body), len(result.body))
-        parser = self._client._response_parser
-        parsed: dict[str, Any] = parser.parse(response, model.output_shape)
-        parsed["ResponseMetadata"]["RetryAttempts"] = 0
-        if result.status < 300:
-            return parsed
-        self._client._endpoint._add_modeled_error_fields(response, parsed, model, parser)
-        raise self._client.exceptions.from_code(parsed.get("Error", {}).get("Code"))(parsed, "Invoke")
+            return self._client.invoke(**params)
+        return self._answer("Invoke", result.status, result.headers, result.body, streaming=True)
 
 
 def _apply_interpreter_lambda_in_process() -> Undo:

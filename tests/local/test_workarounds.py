@@ -1612,6 +1612,30 @@ ITEM_CALLS: list[tuple[str, dict[str, Any]]] = [
         {"TableName": TABLE_24, "Key": {"jobId": {"S": "j"}, "batchId": {"N": "1"}}, "ReturnValues": "ALL_OLD"},
     ),
     ("get_item", {"TableName": TABLE_24, "Key": {"jobId": {"S": "j"}, "batchId": {"N": "1"}}}),
+    # values the interpreter's unvalidated client passes on: a binary as its base64 text, a null parameter,
+    # a number that is not a string; and a refused condition that returns the item (a modeled error field)
+    (
+        "put_item",
+        {
+            "TableName": TABLE_24,
+            "Item": {"jobId": {"S": "j"}, "batchId": {"N": "4"}, "blob": {"B": "aGk="}},
+            "ReturnValues": None,
+        },
+    ),
+    ("put_item", {"TableName": TABLE_24, "Item": {"jobId": {"S": "j"}, "batchId": {"N": "5"}, "n": {"N": 5}}}),
+    ("get_item", {"TableName": TABLE_24, "Key": {"jobId": {"S": "j"}, "batchId": {"N": "4"}}}),
+    (
+        "update_item",
+        {
+            "TableName": TABLE_24,
+            "Key": {"jobId": {"S": "j"}, "batchId": {"N": "4"}},
+            "UpdateExpression": "SET #s = :s",
+            "ConditionExpression": "attribute_not_exists(#b)",
+            "ExpressionAttributeNames": {"#s": "status", "#b": "blob"},
+            "ExpressionAttributeValues": {":s": {"S": "failed"}},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        },
+    ),
 ]
 
 
@@ -1622,7 +1646,8 @@ def item_call_outcomes(client: Any) -> list[Any]:
             answer = getattr(client, method)(**params)
         except ClientError as exc:
             status = exc.response["ResponseMetadata"]["HTTPStatusCode"]
-            outcomes.append((type(exc).__name__, exc.response["Error"], status))
+            fields = {key: value for key, value in exc.response.items() if key != "ResponseMetadata"}
+            outcomes.append((type(exc).__name__, fields, status))  # with the modeled fields (message, Item)
         except Exception as exc:  # what the caller sees, whatever it is
             outcomes.append((type(exc).__name__, str(exc)))
         else:
@@ -1645,6 +1670,9 @@ def test_interpreter_item_calls_skip_the_request_layers(dynamodb: Any) -> None:
     assert "ConditionalCheckFailedException" in str(plain[3])
     assert plain[5][0] == "ResourceNotFoundException"
     assert plain[7] == ("KeyError", "'Unknown'")  # the interpreter's client does not validate
+    assert plain[11][1]["Error"]["Code"] == "SerializationException"  # moto's parser refuses {"N": 5}
+    assert plain[12]["Item"]["blob"] == {"B": b"aGk="}  # the text's bytes: botocore encodes them, moto decodes
+    assert plain[13][1]["Item"]["blob"] == {"B": b"aGk="}  # the modeled field of ConditionalCheckFailed
 
     sent.clear()
     with workarounds.applied("interpreter-client-cache", "interpreter-dynamodb-in-process"):
@@ -1771,9 +1799,13 @@ VARIED_ITEMS = [
     {"status": {"S": "failed"}, "blob": {"B": b"\x00\xffraw"}, "blobs": {"BS": [b"a", b"b"]}},
     {"tags": {"SS": ["b", "a"]}, "ids": {"NS": ["2", "1"]}, "attempt": {"N": "1.50"}, "status": {"S": "x"}},
     {"m": {"M": {"inner": {"L": [{"S": "a"}, {"N": "1e3"}, {"M": {"b": {"B": b"\x01"}}}]}}}, "attempt": {"N": "1e3"}},
-    {"m": {"M": {"inner": {"L": [{"S": "a"}, {"BOOL": True}, {"NULL": True}]}}}, "status": {"S": "ünïcode"}},
+    {
+        "m": {"M": {"inner": {"L": [{"S": "a"}, {"BOOL": True}, {"NULL": True}]}}},
+        "status": {"S": "ünïcode"},
+        "lst": {"L": [{"S": "zero"}, {"N": "1"}]},
+    },
 ]
-PROJECTIONS = ["#s, attempt", "#s, attempt, #x", "m.inner[1], #s", "tags, ids, #s", "#b, #s", "m, #s"]
+PROJECTIONS = ["#s, attempt", "#s, attempt, #x", "m.inner[1], #s", "tags, ids, #s", "#b, #s", "m, #s", "lst[1], #s"]
 PROJECTED_NAMES = {"#s": "status", "#x": "missing", "#b": "blob"}
 
 
@@ -1836,15 +1868,15 @@ def test_top_level_projections_give_moto_s_answer(dynamodb: Any, monkeypatch: py
     with workarounds.applied("top-level-projections-picked"):
         patched = answers(dynamodb)
     assert patched == plain
-    assert plain[-6]["Items"][0] == {"status": {"S": "succeeded"}, "attempt": {"N": "1"}}
-    assert plain[-6]["Items"][3]["attempt"] == {"N": "1.50"}
-    assert plain[-6]["Items"][4]["attempt"] == {"N": "1E+3"}  # moto's round trip rewrites it: kept
-    # the gap: a whole-item conversion per projected name and item; now only for the items whose projected
-    # values the round trip could change (1e3, a number set, a binary, maps) and for the nested path
-    projected_names = [2, 3, 2, 3, 2, 2]
-    taken_by_moto = [1, 1, len(VARIED_ITEMS), 1, 1, 2]  # items per projection that still take moto's way
-    saved = sum(names * (len(VARIED_ITEMS) - moto) for names, moto in zip(projected_names, taken_by_moto, strict=True))
-    assert plain_conversions - len(conversions) == saved == 58
+    projected = plain[-len(PROJECTIONS) :]
+    assert projected[0]["Items"][0] == {"status": {"S": "succeeded"}, "attempt": {"N": "1"}}
+    assert projected[0]["Items"][3]["attempt"] == {"N": "1.50"}
+    assert projected[0]["Items"][4]["attempt"] == {"N": "1E+3"}  # moto's round trip rewrites it: kept
+    assert projected[-1]["Items"][5]["lst"] == {"L": [{"N": "1"}]}  # a top-level list index
+    # the gap: a whole-item conversion per projected name and item; now none for the items whose every
+    # attribute survives moto's round trip (the first two), in the projections of top-level names only
+    top_level_names = [2, 3, 0, 3, 2, 2, 0]
+    assert plain_conversions - len(conversions) == 2 * sum(top_level_names) == 24
 
 
 # -- 30 ---------------------------------------------------------------------------------------------------------
@@ -1893,6 +1925,7 @@ def test_interpreter_lambda_calls_skip_the_request_layers(local_endpoint: Any, m
         "succeeds": {"function": arn, "payload": {"n": 21}},
         "fails": {"function": "doubler", "payload": {"n": 1, "fail": "yes"}},
         "unknown": {"function": "nope", "payload": {"n": 1}},
+        "numeric name": {"function": 5, "payload": {"n": 1}},  # botocore renders it into the path
         "throttled": {"function": arn, "payload": {"n": 1}},
     }
     sfn = endpoint_client(local_endpoint, "stepfunctions")
@@ -1928,5 +1961,6 @@ def test_interpreter_lambda_calls_skip_the_request_layers(local_endpoint: Any, m
     assert direct["unknown"]["error"]["Error"] == "Lambda.ResourceNotFoundException"
     assert direct["throttled"]["error"]["Error"] == "Lambda.TooManyRequestsException"
     assert "Status Code: 429" in direct["throttled"]["error"]["Cause"]
-    assert len(plain_wsgi) == 1 + 2 + 1 + 1  # the gap: every invocation through the WSGI layer
-    assert wsgi_invokes == ["nope"]  # now only the one moto answers
+    assert direct["numeric name"]["error"]["Error"] == "Lambda.ResourceNotFoundException"
+    assert len(plain_wsgi) == 1 + 2 + 1 + 1 + 1  # the gap: every invocation through the WSGI layer
+    assert wsgi_invokes == ["nope", "5"]  # now only those moto answers

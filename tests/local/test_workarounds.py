@@ -1655,8 +1655,9 @@ def item_call_outcomes(client: Any) -> list[Any]:
     return outcomes
 
 
-def test_interpreter_item_calls_skip_the_request_layers(dynamodb: Any) -> None:
+def test_interpreter_item_calls_skip_the_request_layers(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     sent: list[str] = []
+    parsed_by_moto = recorded_calls(monkeypatch, workarounds, "normalize_request", lambda r: r.headers["X-Amz-Target"])
 
     def noting(request: Any, **_: Any) -> None:
         sent.append(request.headers["X-Amz-Target"].decode().split(".")[1])
@@ -1680,6 +1681,9 @@ def test_interpreter_item_calls_skip_the_request_layers(dynamodb: Any) -> None:
         direct.meta.events.register("before-send", noting)
         assert item_call_outcomes(direct) == plain  # the same answers, the same errors
         assert sent == []
+        # only the requests moto's parser would change or refuse (a binary, a null, a number not a string)
+        # are built, signed and parsed as in moto's in-process mode
+        assert [bytes(target).decode().split(".")[1] for target in parsed_by_moto] == ["PutItem", "PutItem"]
         direct.describe_table(TableName=TABLE_24)  # any other call is the client's own
         assert sent == ["DescribeTable"]
 

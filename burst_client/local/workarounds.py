@@ -348,22 +348,23 @@ def _normalise_definition(definition: str) -> str:
     except ValueError:
         return definition  # not JSON: let the parser report it
     changed = False
-
-    def visit(node: Any) -> None:
-        nonlocal changed
-        if isinstance(node, dict):
-            value = node.get("ToleratedFailurePercentage")
-            if isinstance(value, int) and not isinstance(value, bool):
-                node["ToleratedFailurePercentage"] = float(value)
-                changed = True
-            for child in node.values():
-                visit(child)
-        elif isinstance(node, list):
-            for child in node:
-                visit(child)
-
-    visit(document)
+    for node in _json_objects(document):
+        value = node.get("ToleratedFailurePercentage")
+        if isinstance(value, int) and not isinstance(value, bool):
+            node["ToleratedFailurePercentage"] = float(value)
+            changed = True
     return json.dumps(document) if changed else definition
+
+
+def _json_objects(node: Any) -> Iterator[dict[str, Any]]:
+    """Every object of a JSON document, each before those inside it (its values may be replaced meanwhile)."""
+    if isinstance(node, dict):
+        yield node
+        for child in node.values():
+            yield from _json_objects(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _json_objects(child)
 
 
 def _apply_integer_tolerated_failure_percentage() -> Undo:
@@ -1175,19 +1176,10 @@ def _express_processors(document: Any) -> tuple[str, Any]:
     except ValueError:
         return document, None  # not JSON: let the parser report it
     normalised = copy.deepcopy(written)
-
-    def visit(node: Any) -> None:
-        if isinstance(node, dict):
-            config = node.get("ProcessorConfig")
-            if isinstance(config, dict) and config.get("ExecutionType") == "EXPRESS":
-                config["ExecutionType"] = "STANDARD"
-            for child in node.values():
-                visit(child)
-        elif isinstance(node, list):
-            for child in node:
-                visit(child)
-
-    visit(normalised)
+    for node in _json_objects(normalised):
+        config = node.get("ProcessorConfig")
+        if isinstance(config, dict) and config.get("ExecutionType") == "EXPRESS":
+            config["ExecutionType"] = "STANDARD"
     return json.dumps(normalised), written
 
 

@@ -1845,17 +1845,23 @@ def put_varied_items(dynamodb: Any) -> None:
         dynamodb.put_item(TableName=TABLE_24, Item={"jobId": {"S": "j"}, "batchId": {"N": str(n)}, **item})
 
 
+def answers_without_and_with(dynamodb: Any, workaround: str, calls: list[Any]) -> tuple[list[Any], int]:
+    """The varied items' answers without ``workaround`` (checked to be the same with it), and how many of the
+    recorded ``calls`` plain moto made (``calls`` then holds those made with the workaround)."""
+    put_varied_items(dynamodb)
+    plain = answers(dynamodb)
+    plain_calls = len(calls)
+    calls.clear()
+    with workarounds.applied(workaround):
+        assert answers(dynamodb) == plain
+    return plain, plain_calls
+
+
 def test_plain_attribute_values_are_serialized_as_they_are(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from moto.core.serialize import XFormedAttributePicker
 
     picked = recorded_calls(monkeypatch, XFormedAttributePicker, "__call__", lambda _, context: context.key)
-    put_varied_items(dynamodb)
-    plain = answers(dynamodb)
-    plain_picks = len(picked)
-    picked.clear()
-    with workarounds.applied("attribute-values-serialized-as-json"):
-        patched = answers(dynamodb)
-    assert patched == plain
+    plain, plain_picks = answers_without_and_with(dynamodb, "attribute-values-serialized-as-json", picked)
     assert plain[2 + 2]["Item"]["blob"] == {"B": b"\x00\xffraw"}  # binary still base64-encoded, decoded by botocore
     assert plain_picks > 3 * len(picked)  # the gap: a pick per member of every attribute; now binary ones only
     assert "BS" in picked and "B" in picked
@@ -1865,13 +1871,7 @@ def test_top_level_projections_give_moto_s_answer(dynamodb: Any, monkeypatch: py
     from moto.dynamodb.models.dynamo_type import Item
 
     conversions = recorded_calls(monkeypatch, Item, "to_regular_json")
-    put_varied_items(dynamodb)
-    plain = answers(dynamodb)
-    plain_conversions = len(conversions)
-    conversions.clear()
-    with workarounds.applied("top-level-projections-picked"):
-        patched = answers(dynamodb)
-    assert patched == plain
+    plain, plain_conversions = answers_without_and_with(dynamodb, "top-level-projections-picked", conversions)
     projected = plain[-len(PROJECTIONS) :]
     assert projected[0]["Items"][0] == {"status": {"S": "succeeded"}, "attempt": {"N": "1"}}
     assert projected[0]["Items"][3]["attempt"] == {"N": "1.50"}

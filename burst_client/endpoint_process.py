@@ -21,7 +21,10 @@ class PortTaken(ClientError):
 
 
 def port_is_free(port: int) -> bool:
+    """Whether the endpoint can listen on ``port``: it binds as the endpoint does (SO_REUSEADDR), so connections
+    of a previous endpoint still in TIME-WAIT (after `make run`) do not count, a listening socket does."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -113,3 +114,19 @@ def test_subcommands_plug_into_another_cli() -> None:
     args = parser.parse_args(["local", "up", "--port", "4570", "--concurrency", "50"])
 
     assert (args.port, args.concurrency, args.func) == (4570, 50, run_up)
+
+
+def test_a_port_left_in_time_wait_is_free_a_listening_one_is_not() -> None:
+    from burst_client.endpoint_process import HOST, free_port, port_is_free
+
+    port = free_port()
+    listener = socket.create_server((HOST, port))
+    client = socket.create_connection((HOST, port))
+    accepted, _ = listener.accept()
+    assert not port_is_free(port)  # something listens there
+    accepted.close()  # the server side closes first: its end of the connection stays in TIME-WAIT
+    client.close()
+    listener.close()
+    with socket.socket() as plain, pytest.raises(OSError):
+        plain.bind((HOST, port))  # the gap: a bind without SO_REUSEADDR fails for a minute (`make run` twice)
+    assert port_is_free(port)

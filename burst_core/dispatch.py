@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from burst_core.config import DISTRIBUTED_MAP_MAX_CONCURRENCY, Settings
+from burst_core.config import DISTRIBUTED_MAP_MAX_CONCURRENCY, ENV_EXPRESS_STATE_MACHINE_ARN, Settings
 from burst_core.exceptions import (
     ConfigurationError,
     InvalidEvent,
@@ -39,7 +39,7 @@ from burst_core.keys import round_file_key
 from burst_core.monitor import STOP_DEADLINE, STOP_DONE, STOP_MAP_RUN_FAILED, STOP_TOLERANCE, TOLERANCE_EXCEEDED
 from burst_core.orchestration import ExecutionType, choose_execution_type, retry_policy
 from burst_core.partition import Partition, plan_partition
-from burst_core.persistence import BatchStatus, TasksTable
+from burst_core.persistence import JSON_MIME_TYPE, BatchStatus, TasksTable
 from burst_core.tracing import subsegment
 
 logger = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ class Dispatcher:
                     Bucket=self._settings.batch_inputs_bucket,
                     Key=key,
                     Body=partition.batches_json_for(batch_ids),
-                    ContentType="application/json",
+                    ContentType=JSON_MIME_TYPE,
                 )
             except ClientError as exc:
                 raise StorageError(
@@ -270,8 +270,9 @@ class Dispatcher:
         key = round_file_key(job_id, name, 0)
         state["round"] = _round(state, 0, key, batch_ids, nxt)
         self._check_size(state)
+        state_machine_arn = self._state_machine(state["batchExecutionType"])  # before anything is written
         self._write_batch_file(job_id, key, partition, batch_ids)
-        execution = self._start(job_id, name, state)
+        execution = self._start(job_id, name, state, state_machine_arn)
         logger.info(
             "job %s dispatched: %d batches of %d (rounds of %d), %s children, at most %d at once",
             job_id,
@@ -301,12 +302,11 @@ class Dispatcher:
         settings = self._settings
         if execution_type == ExecutionType.EXPRESS:
             if not settings.express_state_machine_arn:
-                raise ConfigurationError("EXPRESS_STATE_MACHINE_ARN is not set (it is set by serverless.yml)")
+                raise ConfigurationError(f"{ENV_EXPRESS_STATE_MACHINE_ARN} is not set (it is set by serverless.yml)")
             return settings.express_state_machine_arn
         return settings.state_machine_arn
 
-    def _start(self, job_id: str, name: str, state: dict[str, Any]) -> dict[str, Any]:
-        state_machine_arn = self._state_machine(state["batchExecutionType"])
+    def _start(self, job_id: str, name: str, state: dict[str, Any], state_machine_arn: str) -> dict[str, Any]:
         try:
             with subsegment("start_execution", jobId=job_id):
                 started: dict[str, Any] = self._sfn.start_execution(
@@ -383,8 +383,9 @@ class Dispatcher:
         # one map run over the listed batches (and rounds for those deferred), then the summary
         state["round"] = _round(state, 0, key, batch_ids, partition.num_batches)
         self._check_size(state)
+        state_machine_arn = self._state_machine(state["batchExecutionType"])  # before anything is written
         self._write_batch_file(job_id, key, partition, batch_ids)
-        execution = self._start(job_id, name, state)
+        execution = self._start(job_id, name, state, state_machine_arn)
         logger.info("job %s: redrive %d of %d batches", job_id, redrive + 1, len(batch_ids))
         return {**_dispatch_output(state, execution), "redrive": redrive + 1, "redrivenBatches": len(batch_ids)}
 

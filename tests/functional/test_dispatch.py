@@ -165,6 +165,14 @@ def test_missing_configuration_is_named(stack, lambda_context, monkeypatch):
         dispatch_handler.handler(JOB, lambda_context)
 
 
+def test_an_unconfigured_express_state_machine_is_named_before_anything_is_written(stack, lambda_context, monkeypatch):
+    monkeypatch.delenv("EXPRESS_STATE_MACHINE_ARN")
+    with pytest.raises(ConfigurationError, match="EXPRESS_STATE_MACHINE_ARN is not set"):
+        dispatch_handler.handler(JOB, lambda_context)  # a short worker: EXPRESS children
+    assert stack.keys() == []
+    assert stack.executions() == []
+
+
 def test_start_failure_keeps_the_aws_error_as_its_cause(stack, lambda_context, monkeypatch):
     monkeypatch.setenv("EXPRESS_STATE_MACHINE_ARN", "arn:aws:states:us-east-1:123456789012:stateMachine:nope")
     with pytest.raises(JobStartFailed) as caught:

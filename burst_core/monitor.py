@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from burst_core import keys
-from burst_core.config import DEFAULT_RESULTS_TTL_DAYS
 from burst_core.exceptions import InvalidEvent
 from burst_core.job import DEFAULT_TOLERATED_PERCENTAGE_FAILURE, parse_timestamp
 from burst_core.mapruns import ChildFailure, MapRunResults
@@ -81,14 +80,6 @@ def _failure(batch_id: int, error: str | None, cause: str | None) -> dict[str, A
     return {"batchId": batch_id, "error": error or "Unknown", "cause": cause or ""}
 
 
-def _row_ttl(event: Mapping[str, Any], now: datetime) -> int:
-    """The job's row expiry (dispatch's rowTtl), else RESULTS_TTL_DAYS' default from now."""
-    try:
-        return int(event["rowTtl"])
-    except (KeyError, TypeError, ValueError):
-        return int((now + timedelta(days=DEFAULT_RESULTS_TTL_DAYS)).timestamp())
-
-
 def _explains(child: ChildFailure | None, record: BatchRecord | None) -> bool:
     """Whether a child's failure report is the outcome of a batch without one: not an abort, and, for a
     deferred batch, from a child that ran after the deferral."""
@@ -135,7 +126,7 @@ def summarize(
     decided = {BatchStatus.SUCCEEDED, BatchStatus.FAILED}
     open_ids = [b for b in range(num_batches) if b not in records or records[b].status not in decided]
     reported = map_runs.failures(job_id) if open_ids else {}
-    ttl = _row_ttl(event, now())
+    ttl = int(_field(event, "rowTtl", str))  # dispatch's: the job's row expiry
     unprocessed: set[int] = set()
     for batch_id in open_ids:
         child = reported.get(batch_id)
@@ -146,7 +137,7 @@ def summarize(
             unprocessed.add(batch_id)
     current = now()
     timed_out = bool(unprocessed) and current >= deadline
-    if unprocessed and not timed_out and stop["reason"] not in (STOP_TOLERANCE,):
+    if unprocessed and not timed_out and stop["reason"] != STOP_TOLERANCE:
         # no deadline and no failure threshold explains them: they failed with the Map Run's error
         error = stop.get("error") or NOT_RECORDED_ERROR
         cause = stop.get("cause") or "no result or error was recorded for this batch (its child workflow never ended)"

@@ -240,6 +240,7 @@ def job_event(job_id, num_batches, deadline_in=60, stop="done", **extra):
         "startTime": iso_timestamp(now - timedelta(seconds=5)),
         "deadline": iso_timestamp(now + timedelta(seconds=deadline_in)),
         "round": {"stop": {"reason": stop, "error": None, "cause": None}},
+        "rowTtl": "1900000000",
         **extra,
     }
 

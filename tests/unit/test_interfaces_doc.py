@@ -169,6 +169,7 @@ def _summary_for(example: dict[str, Any], records: list[BatchRecord], now: datet
         "startTime": example["startTime"],
         "deadline": example["deadline"],
         "toleratedPercentageFailure": example["toleratedPercentageFailure"],
+        "rowTtl": "1900000000",  # dispatch's, as Summarize passes it
     }
     return summarize(event, _Table(records), _NoMapRunReports(), now=lambda: now)  # type: ignore[arg-type]
 

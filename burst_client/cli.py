@@ -23,6 +23,7 @@ from burst_client.errors import ClientError, DispatchRejected, JobWaitTimeout
 from burst_client.local import add_local_subcommands
 from burst_client.sdk import CANCELLED, FAILED, SUCCEEDED, TIMED_OUT, BurstClient, Job, JobStatus
 from burst_core.config import DEFAULT_MAX_PARALLELISM
+from burst_core.exceptions import BurstError
 from burst_core.job import DEFAULT_BATCH_SIZE
 from burst_core.orchestration import ExecutionType
 
@@ -245,7 +246,8 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     dispatched = job.dispatched
     if not args.json and dispatched.get("maxConcurrency", 0) < dispatched.get("maxParallelism", 0):
         print(
-            f"burst: at most {dispatched['maxConcurrency']} batches run at once: {dispatched['concurrencyLimit']}",
+            f"burst: at most {dispatched['maxConcurrency']} batches run at once: {dispatched['concurrencyLimit']} "
+            "(lower --max-parallelism to match, or ask AWS for a higher Lambda concurrency quota)",
             file=sys.stderr,
         )
     _print(args, {"jobId": job.job_id, "workflowArn": job.execution_arn, **dispatched}, job.job_id)
@@ -351,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DispatchRejected as exc:
         print(f"burst: dispatch refused the job: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except ClientError as exc:
+    except (ClientError, BurstError) as exc:  # BurstError: the shared burst_core code (e.g. a refused row query)
         print(f"burst: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except BotoClientError as exc:

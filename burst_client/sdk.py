@@ -173,11 +173,10 @@ class Job:
     def num_batches(self) -> int:
         return int(self.input["numBatches"])
 
-    def summary(self, execution: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    def summary(self) -> dict[str, Any] | None:
         """The summary of the job's latest execution once it has one (docs/Interfaces.md, the
         combiner's input), else None."""
-        name = str((execution or self.describe()).get("name") or self.execution_arn.rsplit(":", 1)[-1])
-        key = summary_key(self.job_id, name)
+        key = summary_key(self.job_id, self.execution_arn.rsplit(":", 1)[-1])  # the execution's name
         try:
             with translated_errors():
                 return dict(read_s3_json(self.client.clients("s3"), f"s3://{self.client.stack.bucket}/{key}"))
@@ -207,7 +206,7 @@ class Job:
         Map Runs' counters. Its cost does not grow with the job's size."""
         execution = self.describe()
         state = _state_of(execution)
-        summary = self.summary(execution) if state != RUNNING else None
+        summary = self.summary() if state != RUNNING else None
         if summary is not None:
             done, failed = int(summary["succeededBatches"]), int(summary["failedBatchCount"])
             pending = int(summary["unprocessedBatchCount"])

@@ -36,3 +36,17 @@ def test_timeline_without_matplotlib_writes_only_the_html(
     args.png = tmp_path / "t.png"  # asked for explicitly: drawn (and render_png reports a missing matplotlib)
     assert cli.cmd_timeline(args) == cli.EXIT_OK
     assert drawn == [tmp_path / "t.png"]
+
+
+def test_an_error_of_the_shared_core_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from burst_core.exceptions import StorageError
+
+    def refused(args: argparse.Namespace) -> int:
+        raise StorageError("job j: cannot query the tasks table t: AccessDenied")
+
+    monkeypatch.setattr(cli, "cmd_failures", refused)
+    code = cli.main(["failures", "j", "--org", "o", "--stage", "s"])
+    assert code == cli.EXIT_ERROR
+    assert capsys.readouterr().err == "burst: error: job j: cannot query the tasks table t: AccessDenied\n"

@@ -508,12 +508,12 @@ def _apply_interpreter_client_cache() -> Undo:
 # interpreter lock every Map child shares. Hand the interpreter's requests (those of the clients cached by
 # workaround 11) to the endpoint's WSGI application in-process instead: the same application, middleware
 # and moto handlers answer them, as they would over the socket.
-_in_process: dict[str, Any] = {"app": None, "on": False}
+_in_process = types.SimpleNamespace(app=None, on=False)
 
 
 def serve_in_process(app: Callable[..., Any] | None) -> None:
     """The WSGI application the interpreter's requests go to (the endpoint's, with its Lambda middleware)."""
-    _in_process["app"] = app
+    _in_process.app = app
 
 
 def wsgi_environ(request: Any) -> dict[str, Any]:
@@ -560,8 +560,8 @@ def wsgi_environ(request: Any) -> dict[str, Any]:
 
 
 def _send_in_process(request: Any, **_: Any) -> AWSResponse | None:
-    app = _in_process["app"]
-    if app is None or not _in_process["on"]:
+    app = _in_process.app
+    if app is None or not _in_process.on:
         return None  # botocore sends it over HTTP
     app_iter, status, headers = run_wsgi_app(app, wsgi_environ(request))
     try:
@@ -574,12 +574,7 @@ def _send_in_process(request: Any, **_: Any) -> AWSResponse | None:
 
 
 def _apply_interpreter_in_process() -> Undo:
-    _in_process["on"] = True
-
-    def undo() -> None:
-        _in_process["on"] = False
-
-    return undo
+    return _patch(_in_process, "on", True)
 
 
 # -- 11c --------------------------------------------------------------------------------------------------
@@ -1595,7 +1590,7 @@ _DIRECT_DYNAMODB = {
     "update_item": "UpdateItem",
     "delete_item": "DeleteItem",
 }
-_direct_dynamodb = {"on": False}
+_direct_dynamodb = types.SimpleNamespace(on=False)
 
 
 class _InProcessClient:
@@ -1645,17 +1640,17 @@ class _InProcessDynamoDB(_InProcessClient):
     """A DynamoDB client whose item calls moto's handler answers directly."""
 
     def _direct(self, name: str) -> Callable[..., Any] | None:
-        if name in _DIRECT_DYNAMODB and _direct_dynamodb["on"]:
-            return functools.partial(self._call, _DIRECT_DYNAMODB[name])
+        if name in _DIRECT_DYNAMODB and _direct_dynamodb.on:
+            return functools.partial(self._call, name)
         return None
 
-    def _call(self, operation: str, **params: Any) -> Any:
-        client = self._client
+    def _call(self, method: str, **params: Any) -> Any:
+        client, operation = self._client, _DIRECT_DYNAMODB[method]
         model = client.meta.service_model.operation_model(operation)
         request_dict = client._serializer.serialize_to_request(params, model)
         body = json.loads(request_dict["body"])
         if _plain_request(body) and float("inf") == moto_settings.INITIAL_NO_AUTH_ACTION_COUNT:
-            status, headers, answer = self._handled(operation, body)
+            status, headers, answer = self._handled(method, operation, body)
         else:  # moto's request parser (or its IAM check) would do something: moto's in-process way, in full
             prepare_request_dict(request_dict, endpoint_url=client.meta.endpoint_url)
             request = normalize_request(client._endpoint.create_request(request_dict, model))
@@ -1665,7 +1660,7 @@ class _InProcessDynamoDB(_InProcessClient):
                 status, headers, answer = exc.code or 500, dict(exc.get_headers() or []), exc.get_body()
         return self._answer(operation, status, headers, answer)
 
-    def _handled(self, operation: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], Any]:
+    def _handled(self, method: str, operation: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], Any]:
         """The handler's answer to a plain request (which moto's parser would give it as it is): its action, its
         errors and its serializer, as its call_action (whose authorisation is off) gives them."""
         handler = DynamoHandler()
@@ -1678,7 +1673,7 @@ class _InProcessDynamoDB(_InProcessClient):
         context = moto_responses.ActionContext(service_model, moto_model, serializer, handler)
         headers: dict[str, Any]
         try:
-            status, headers, answer = getattr(handler, _underscored(operation))().execute_result(context)
+            status, headers, answer = getattr(handler, method)().execute_result(context)
         except ServiceException as exc:
             status, headers, answer = ActionResult(exc).execute_result(context)
         except HTTPException as exc:
@@ -1686,10 +1681,6 @@ class _InProcessDynamoDB(_InProcessClient):
         gen_amz_crc32(answer, headers)
         gen_amzn_requestid_long(headers)
         return status, headers, answer
-
-
-def _underscored(operation: str) -> str:
-    return {operation: method for method, operation in _DIRECT_DYNAMODB.items()}[operation]
 
 
 _PLAIN_PARAMETERS = {"ConsistentRead": bool}
@@ -1712,12 +1703,7 @@ def _plain_request(body: dict[str, Any]) -> bool:
 
 
 def _apply_interpreter_dynamodb_in_process() -> Undo:
-    _direct_dynamodb["on"] = True
-
-    def undo() -> None:
-        _direct_dynamodb["on"] = False
-
-    return undo
+    return _patch(_direct_dynamodb, "on", True)
 
 
 # -- 27 ---------------------------------------------------------------------------------------------------
@@ -1857,15 +1843,15 @@ def _apply_top_level_projections_picked() -> Undo:
 # throttling, the same answers): the request built by the client's own serializer, the answer parsed by its own
 # parser and raised as the modeled error botocore raises. A function the middleware does not run (one moto does
 # not have, whose "not found" moto answers, or one that cannot run locally) still goes the client's way.
-_direct_lambda = {"on": False}
+_direct_lambda = types.SimpleNamespace(on=False)
 
 
 class _InProcessLambda(_InProcessClient):
     """A Lambda client whose Invoke the endpoint's middleware answers directly."""
 
     def _direct(self, name: str) -> Callable[..., Any] | None:
-        app = _in_process["app"]
-        if name == "invoke" and _direct_lambda["on"] and _in_process["on"] and hasattr(app, "invoke"):
+        app = _in_process.app
+        if name == "invoke" and _direct_lambda.on and _in_process.on and hasattr(app, "invoke"):
             return functools.partial(self._invoke, app)
         return None
 
@@ -1891,12 +1877,7 @@ class _InProcessLambda(_InProcessClient):
 
 
 def _apply_interpreter_lambda_in_process() -> Undo:
-    _direct_lambda["on"] = True
-
-    def undo() -> None:
-        _direct_lambda["on"] = False
-
-    return undo
+    return _patch(_direct_lambda, "on", True)
 
 
 WORKAROUNDS: tuple[Workaround, ...] = (

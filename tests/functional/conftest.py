@@ -19,7 +19,7 @@ from moto import mock_aws
 from burst_client.cost import load_definition
 from burst_client.local import workarounds
 from burst_core import runtime
-from tests.local.support import create_function, make_zip
+from tests.local.support import create_function, create_tasks_table, make_zip
 
 TABLE = "janelia-burst-compute-test-tasks"
 BUCKET = "janelia-burst-compute-test-mapjobsinputs"
@@ -124,15 +124,7 @@ def stack(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
     ):
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName=TABLE,
-            AttributeDefinitions=[
-                {"AttributeName": "jobId", "AttributeType": "S"},
-                {"AttributeName": "batchId", "AttributeType": "N"},
-            ],
-            KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}, {"AttributeName": "batchId", "KeyType": "RANGE"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_tasks_table(dynamodb, TABLE)
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
         iam = boto3.client("iam", region_name="us-east-1")

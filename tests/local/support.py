@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import yaml
 from botocore.config import Config
 
 from burst_client.cost import load_definition
@@ -159,6 +160,23 @@ def make_zip(files: dict[str, str]) -> bytes:
 
 
 FunctionFactory = Callable[..., str]
+
+
+def create_tasks_table(dynamodb: Any, name: str) -> None:
+    """A table with the keys of the framework's tasks table (serverless.yml, resources TasksTable)."""
+
+    class Loader(yaml.SafeLoader):  # type: ignore[misc]  # CloudFormation tags (!Ref, ...) read as null
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    resources = yaml.load((ROOT / "serverless.yml").read_text(), Loader=Loader)["resources"]["Resources"]
+    properties = resources["TasksTable"]["Properties"]
+    dynamodb.create_table(
+        TableName=name,
+        AttributeDefinitions=properties["AttributeDefinitions"],
+        KeySchema=properties["KeySchema"],
+        BillingMode=properties["BillingMode"],
+    )
 
 
 def create_function(

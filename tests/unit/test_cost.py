@@ -6,7 +6,6 @@ import copy
 import json
 from typing import Any
 
-import boto3
 import pytest
 import yaml
 
@@ -657,21 +656,3 @@ def test_actual_counts_what_the_job_did(definitions: list[dict[str, Any]], kind:
     assert got[("S3", "summary (PUT)")] == 1
     assert got[("S3", "results in S3 (PUT)")] == got[("S3", "results in S3 (GET)")] == 1
     assert report.total > 0 and "TOTAL" in report.table()
-
-
-# -- concurrency -------------------------------------------------------------------------------------------
-def lambda_client() -> Any:
-    return boto3.client("lambda", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-
-
-def account_settings(unreserved: int) -> dict[str, Any]:
-    return {
-        "AccountLimit": {
-            "TotalCodeSize": 80530636800,
-            "CodeSizeUnzipped": 262144000,
-            "CodeSizeZipped": 52428800,
-            "ConcurrentExecutions": 1000,
-            "UnreservedConcurrentExecutions": unreserved,
-        },
-        "AccountUsage": {"TotalCodeSize": 0, "FunctionCount": 0},
-    }

@@ -8,6 +8,7 @@ the duration of a ``with`` block only (for tests).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import datetime
@@ -28,7 +29,7 @@ import uuid
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 from boto3.dynamodb.types import DYNAMODB_CONTEXT
@@ -1880,6 +1881,40 @@ def _apply_interpreter_lambda_in_process() -> Undo:
     return _patch(_direct_lambda, "on", True)
 
 
+# -- 33 ---------------------------------------------------------------------------------------------------
+# GAP: GetExecutionHistory ignores reverseOrder, maxResults and nextToken
+# (moto.stepfunctions.responses.StepFunctionResponse.get_execution_history passes only the ARN): every
+# event comes back, oldest first, in one page. On AWS the events come newest first with reverseOrder, at most
+# maxResults per page (default 100, at most 1,000), with a nextToken to the next page (Step Functions API
+# Reference, GetExecutionHistory). A client that reads only the last few events (the burst client reads the
+# combiner's result of a failed job from them) would read the first ones instead. Pages are cut here from the
+# full list; the token is the offset of the next page, opaque to the client as on AWS.
+HISTORY_DEFAULT_PAGE = 100
+HISTORY_MAX_PAGE = 1000
+
+
+def _apply_execution_history_pages() -> Undo:
+    original = responses.StepFunctionResponse.get_execution_history
+
+    @functools.wraps(original)
+    def get_execution_history(self: Any) -> Any:
+        result = original(self)
+        history = dict(cast(dict[str, Any], result.result))
+        events = list(history.get("events", []))
+        if self._get_param("reverseOrder"):
+            events.reverse()
+        size = min(int(self._get_param("maxResults") or HISTORY_DEFAULT_PAGE), HISTORY_MAX_PAGE)
+        token = self._get_param("nextToken")
+        start = int(json.loads(base64.b64decode(token))["offset"]) if token else 0
+        history["events"] = events[start : start + size]
+        history.pop("nextToken", None)
+        if start + size < len(events):
+            history["nextToken"] = base64.b64encode(json.dumps({"offset": start + size}).encode()).decode()
+        return type(result)(history)
+
+    return _patch(responses.StepFunctionResponse, "get_execution_history", get_execution_history)
+
+
 WORKAROUNDS: tuple[Workaround, ...] = (
     Workaround(
         "validate-template-ignores-warnings",
@@ -2040,6 +2075,11 @@ WORKAROUNDS: tuple[Workaround, ...] = (
         "entered-time-format",
         '$$.State.EnteredTime is "...:39.865001+00:00" instead of AWS\'s "...:39.865Z"',
         _apply_entered_time_format,
+    ),
+    Workaround(
+        "execution-history-pages",
+        "GetExecutionHistory ignores reverseOrder, maxResults and nextToken (all events, oldest first, one page)",
+        _apply_execution_history_pages,
     ),
 )
 

@@ -1961,3 +1961,25 @@ def test_interpreter_lambda_calls_skip_the_request_layers(local_endpoint: Any, m
     assert direct["numeric name"]["error"]["Error"] == "Lambda.ResourceNotFoundException"
     assert len(plain_wsgi) == 1 + 2 + 1 + 1 + 1  # the gap: every invocation through the WSGI layer
     assert wsgi_invokes == ["nope", "5"]  # now only those moto answers
+
+
+# -- 33 -------------------------------------------------------------------------------------------------------
+PASSES = {
+    "StartAt": "P0",
+    "States": {f"P{i}": {"Type": "Pass", **({"Next": f"P{i + 1}"} if i < 59 else {"End": True})} for i in range(60)},
+}
+
+
+def test_execution_history_is_paged_and_reversed(sfn: Any) -> None:
+    arn = run(sfn, PASSES)["executionArn"]
+    plain = sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=5)
+    assert plain["events"][0]["type"] == "ExecutionStarted" and len(plain["events"]) == 122  # the gap
+
+    with workarounds.applied("execution-history-pages"):
+        newest = sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=5)
+        assert [event["type"] for event in newest["events"]][:2] == ["ExecutionSucceeded", "PassStateExited"]
+        assert len(newest["events"]) == 5 and "nextToken" in newest
+        pages = list(sfn.get_paginator("get_execution_history").paginate(executionArn=arn))
+    assert [len(page["events"]) for page in pages] == [100, 22]  # AWS's default page of 100 events
+    ids = [int(event["id"]) for page in pages for event in page["events"]]
+    assert ids == list(range(1, 123))

@@ -1,16 +1,21 @@
 """`burst`: start and follow burst-compute jobs, on AWS or on the local endpoint.
 
-The stack is found from --org and --stage (default janelia / dev) in --region; AWS_ENDPOINT_URL
-points everything at the local endpoint (`burst local up`).
+The stack <org>-burst-compute-<stage> is found from --org, --stage and --region (or BURST_ORG,
+BURST_STAGE, BURST_REGION, or the config file; see `burst config`); AWS_ENDPOINT_URL points
+everything at the local endpoint (`burst local up`).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import importlib.util
 import json
+import os
 import sys
+from collections import defaultdict
 from collections.abc import Callable, Sequence
+from enum import IntEnum
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,43 +26,65 @@ from burst_client import cost, timeline
 from burst_client.aws import Clients
 from burst_client.errors import ClientError, DispatchRejected, JobWaitTimeout
 from burst_client.local import add_local_subcommands
-from burst_client.sdk import CANCELLED, FAILED, SUCCEEDED, TIMED_OUT, BurstClient, Job, JobStatus
+from burst_client.sdk import CANCELLED, FAILED, SUCCEEDED, TIMED_OUT, BatchFailure, BurstClient, Job, JobStatus
+from burst_client.settings import ENV, ConfigError, Settings, config_path, resolve
 from burst_core.config import DEFAULT_MAX_PARALLELISM
 from burst_core.exceptions import BurstError
 from burst_core.job import DEFAULT_BATCH_SIZE
+from burst_core.monitor import ranges
 from burst_core.orchestration import ExecutionType
 
-# Exit codes
-EXIT_OK = 0
-EXIT_JOB_FAILED = 1
-EXIT_USAGE = 2
-EXIT_JOB_TIMED_OUT = 3
-EXIT_JOB_CANCELLED = 4
-EXIT_ERROR = 5
-EXIT_STILL_RUNNING = 6
 
-STATE_EXIT = {SUCCEEDED: EXIT_OK, FAILED: EXIT_JOB_FAILED, TIMED_OUT: EXIT_JOB_TIMED_OUT, CANCELLED: EXIT_JOB_CANCELLED}
+class Exit(IntEnum):
+    """The exit status of a `burst` command (listed in `burst --help`)."""
+
+    OK = 0
+    JOB_FAILED = 1
+    USAGE = 2
+    JOB_TIMED_OUT = 3
+    JOB_CANCELLED = 4
+    ERROR = 5
+    STILL_RUNNING = 6
+    ALREADY_ENDED = 7
+    INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as shells report it
+    BROKEN_PIPE = 141  # the reader of stdout went away (`burst results JOB | head`): 128 + SIGPIPE
+
+
+STATE_EXIT = {SUCCEEDED: Exit.OK, FAILED: Exit.JOB_FAILED, TIMED_OUT: Exit.JOB_TIMED_OUT, CANCELLED: Exit.JOB_CANCELLED}
+# the combiner's result in `status`/`wait` text output is cut to this many characters (`burst output` prints it all)
+RESULT_PREVIEW_CHARS = 500
+GLOBAL_OPTIONS = ("org", "stage", "region", "profile", "json")
 
 EPILOG = """\
 examples:
+  export BURST_ORG=myorg BURST_STAGE=prod   # or --org/--stage on each command, or `burst config`
   burst dispatch --worker myorg-search-prod-worker --combiner myorg-search-prod-combiner \\
       --start 0 --end 100000 --batch-size 100 --params '{"threshold": 0.8}' --wait
   burst dispatch --file job.json            # fields as in docs/Interfaces.md
-  burst status 5f0c6d1e-...                 # state, batches done / failed / pending
+  burst status 5f0c6d1e-...                 # state, batches done / failed / pending, the result
   burst wait 5f0c6d1e-... --timeout 600     # progress bar; exit code tells the outcome
+  burst output 5f0c6d1e-...                 # the combiner's result alone, as JSON
   burst results 5f0c6d1e-... -o results.jsonl
-  burst failures 5f0c6d1e-...
+  burst failures 5f0c6d1e-...               # failed and never-started batches, grouped by error
+  burst logs 5f0c6d1e-... --failed          # the worker's log lines of the failed batches
   burst cancel 5f0c6d1e-...
   burst redrive 5f0c6d1e-... --wait         # run only the failed batches again
   burst timeline 5f0c6d1e-...               # timeline-<jobId>.html (works offline) and .png
   burst cost 5f0c6d1e-...                   # what the job cost, from its measured durations
   burst cost --estimate --items 1000000 --batch-size 100 --worker-ms 2000 --worker-mb 1024
   burst local up --port 4566                # the local AWS endpoint
+  burst init my-search                      # a new worker/combiner service to deploy beside the stack
+
+settings: --org, --stage, --region, --profile and --json go before or after the command; org, stage,
+  region and profile also come from BURST_ORG, BURST_STAGE, BURST_REGION, BURST_PROFILE or the config
+  file ($BURST_CONFIG or ~/.config/burst/config.toml); `burst config` shows what is used and why.
 
 exit codes:
   0 success / job succeeded      1 job failed          2 usage error
   3 job timed out                4 job cancelled       5 error (stack not deployed, job not found,
   6 still running after --timeout                        credentials missing, endpoint unreachable)
+  7 nothing to do: the job had already ended (cancel)
+  130 interrupted (Ctrl-C)       141 stdout closed early (e.g. `| head`)
 """
 
 
@@ -82,16 +109,39 @@ def _json_object(value: str) -> dict[str, Any]:
     return parsed
 
 
+def _global_options(parser: argparse.ArgumentParser) -> None:
+    """The options every command takes, before or after the command's name. Their defaults are
+    SUPPRESS at both levels, so a value given at either level survives; `_settings` resolves the rest."""
+    parser.add_argument(
+        "--org", default=argparse.SUPPRESS, help=f"organisation the stack was deployed with (${ENV['org']}; janelia)"
+    )
+    parser.add_argument(
+        "-s", "--stage", default=argparse.SUPPRESS, help=f"stage the stack was deployed with (${ENV['stage']}; dev)"
+    )
+    parser.add_argument(
+        "--region", default=argparse.SUPPRESS, help=f"AWS region (${ENV['region']}; else the profile's or AWS_REGION)"
+    )
+    parser.add_argument("--profile", default=argparse.SUPPRESS, help=f"AWS profile (${ENV['profile']}; AWS_PROFILE)")
+    parser.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output: one JSON document"
+    )
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("burst-compute")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="burst", description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--version", action="version", version=f"burst {_version()}")
+    _global_options(parser)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--org", default="janelia", help="organisation the stack was deployed with (default janelia)")
-    common.add_argument("-s", "--stage", default="dev", help="stage the stack was deployed with (default dev)")
-    common.add_argument("--region", help="AWS region (default: the profile's or AWS_DEFAULT_REGION)")
-    common.add_argument("--profile", help="AWS profile")
-    common.add_argument("--json", action="store_true", help="machine-readable JSON output")
+    _global_options(common)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str, handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
@@ -110,16 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
     dispatch.add_argument("--timeout-secs", type=_int, help="job deadline in seconds (jobsTimeoutSecs)")
     dispatch.add_argument("--tolerated-failure", type=float, help="tolerated failure percentage (0-100)")
     dispatch.add_argument("--params", type=_json_object, help="jobParameters as a JSON object")
-    dispatch.add_argument("--wait", action="store_true", help="follow the job until it ends")
+    dispatch.add_argument("--wait", action="store_true", help="follow the job until it ends, then show its result")
 
-    for name, text, handler in (
-        ("status", "a job's state and batch counts", cmd_status),
-        ("failures", "a job's failed batches with error and cause", cmd_failures),
-        ("cancel", "stop a job: no new batch starts", cmd_cancel),
-    ):
-        command(name, text, handler).add_argument("job_id", metavar="JOB_ID")
+    command("status", "a job's state and batch counts, and its result once it ended", cmd_status).add_argument(
+        "job_id", metavar="JOB_ID"
+    )
+    command("output", "the combiner's result alone, as JSON", cmd_output).add_argument("job_id", metavar="JOB_ID")
+    command("cancel", "stop a job: no new batch starts (exit 7 if it had already ended)", cmd_cancel).add_argument(
+        "job_id", metavar="JOB_ID"
+    )
 
-    wait = command("wait", "wait for a job to end, with a progress bar on a terminal", cmd_wait)
+    failures = command("failures", "a job's failed and never-started batches, grouped by error", cmd_failures)
+    failures.add_argument("job_id", metavar="JOB_ID")
+    failures.add_argument("--all", action="store_true", help="every failed batch with its cause")
+
+    wait = command("wait", "wait for a job to end, with a progress bar on a terminal, then show its result", cmd_wait)
     wait.add_argument("job_id", metavar="JOB_ID")
     wait.add_argument("--timeout", type=float, help="give up after this many seconds (exit code 6)")
     wait.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -168,18 +223,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="price the batches as this child workflow type (default: the one dispatch would choose)",
     )
 
+    command("config", "the org, stage, region and profile in use, and where each comes from", cmd_config)
+
     local = sub.add_parser("local", help="the local AWS endpoint", description="The local AWS endpoint.")
     add_local_subcommands(local.add_subparsers(dest="local_command", required=True, metavar="COMMAND"))
     return parser
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    return resolve({key: getattr(args, key, None) for key in ("org", "stage", "region", "profile")})
+
+
 def _client(args: argparse.Namespace) -> BurstClient:
-    return BurstClient(args.org, args.stage, clients=Clients(region=args.region, profile=args.profile))
+    settings = _settings(args)
+    return BurstClient(settings.org, settings.stage, clients=Clients(region=settings.region, profile=settings.profile))
+
+
+def _json(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "json", False))
 
 
 def _print(args: argparse.Namespace, data: Any, text: str, out: TextIO | None = None) -> None:
     stream = out or sys.stdout
-    print(json.dumps(data) if args.json else text, file=stream)
+    print(json.dumps(data) if _json(args) else text, file=stream)
 
 
 def _status_text(status: JobStatus) -> str:
@@ -192,15 +258,31 @@ def _status_text(status: JobStatus) -> str:
     return line
 
 
-def _follow(args: argparse.Namespace, job: Job, timeout: float | None = None, quiet: bool = False) -> int:
-    progress = not quiet and not args.json and sys.stderr.isatty()
+def _report(args: argparse.Namespace, job: Job, status: JobStatus, extra: dict[str, Any] | None = None) -> int:
+    """Print a job's status and, once it ended, its combiner's result; the exit code of its state."""
+    output = job.output() if status.finished else None
+    result = output.get("result") if output else None
+    if _json(args):
+        document = {**status.as_dict(), "result": result}
+        print(json.dumps({**extra, "status": document} if extra is not None else document))
+    else:
+        print(_status_text(status))
+        if output is not None:
+            text = json.dumps(result)
+            if len(text) > RESULT_PREVIEW_CHARS:
+                text = f"{text[:RESULT_PREVIEW_CHARS]}... ({len(text):,} characters: `burst output {job.job_id}`)"
+            print(f"  result: {text}")
+    return STATE_EXIT[status.state] if status.finished else Exit.OK
+
+
+def _follow(args: argparse.Namespace, job: Job, extra: dict[str, Any] | None = None, **wait: Any) -> int:
+    quiet = wait.pop("quiet", False)
     try:
-        status = job.wait(timeout, progress=progress)
+        status = job.wait(wait.pop("timeout", None), progress=not quiet and not _json(args) and sys.stderr.isatty())
     except JobWaitTimeout as exc:
         print(f"burst: {exc}", file=sys.stderr)
-        return EXIT_STILL_RUNNING
-    _print(args, status.as_dict(), _status_text(status))
-    return STATE_EXIT[status.state]
+        return Exit.STILL_RUNNING
+    return _report(args, job, status, extra)
 
 
 def _dispatch_event(args: argparse.Namespace) -> dict[str, Any]:
@@ -240,28 +322,59 @@ def _dispatch_event(args: argparse.Namespace) -> dict[str, Any]:
     return event
 
 
+def _started(args: argparse.Namespace, job: Job, text: str) -> dict[str, Any]:
+    """Announce a started job: its line (text), or on stderr while --wait --json holds the document back."""
+    document = {"jobId": job.job_id, "workflowArn": job.execution_arn, **job.dispatched}
+    if not _json(args):
+        print(text, flush=True)
+    elif args.wait:
+        print(f"burst: job {job.job_id} started", file=sys.stderr, flush=True)
+    else:
+        print(json.dumps(document))
+    return document
+
+
 def cmd_dispatch(args: argparse.Namespace) -> int:
-    event = _dispatch_event(args)
-    job = _client(args).dispatch_event(event)
+    job = _client(args).dispatch_event(_dispatch_event(args))
     dispatched = job.dispatched
-    if not args.json and dispatched.get("maxConcurrency", 0) < dispatched.get("maxParallelism", 0):
+    if not _json(args) and dispatched.get("maxConcurrency", 0) < dispatched.get("maxParallelism", 0):
         print(
             f"burst: at most {dispatched['maxConcurrency']} batches run at once: {dispatched['concurrencyLimit']} "
             "(lower --max-parallelism to match, or ask AWS for a higher Lambda concurrency quota)",
             file=sys.stderr,
         )
-    _print(args, {"jobId": job.job_id, "workflowArn": job.execution_arn, **dispatched}, job.job_id)
-    return _follow(args, job) if args.wait else EXIT_OK
+    document = _started(args, job, job.job_id)
+    return _follow(args, job, document) if args.wait else Exit.OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    status = _client(args).job(args.job_id).status()
-    _print(args, status.as_dict(), _status_text(status))
-    return EXIT_OK
+    job = _client(args).job(args.job_id)
+    _report(args, job, job.status())
+    return Exit.OK
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
-    return _follow(args, _client(args).job(args.job_id), args.timeout, args.quiet)
+    return _follow(args, _client(args).job(args.job_id), timeout=args.timeout, quiet=args.quiet)
+
+
+def cmd_output(args: argparse.Namespace) -> int:
+    job = _client(args).job(args.job_id)
+    status = job.status()
+    if not status.finished:
+        print(f"burst: job {job.job_id} is still running: no result yet (`burst wait {job.job_id}`)", file=sys.stderr)
+        return Exit.STILL_RUNNING
+    output = job.output()
+    if output is None:
+        if status.state == CANCELLED:
+            why = "it was cancelled before its combiner ran"
+        elif status.error:
+            why = f"{status.error}: {status.cause}"
+        else:
+            why = "no combiner result was recorded"
+        print(f"burst: job {job.job_id} ended without a result: {why}", file=sys.stderr)
+        return STATE_EXIT[status.state]
+    print(json.dumps(output["result"], indent=None if _json(args) else 2))
+    return STATE_EXIT[status.state]
 
 
 def cmd_results(args: argparse.Namespace) -> int:
@@ -279,33 +392,99 @@ def cmd_results(args: argparse.Namespace) -> int:
             out.close()
     if args.output:
         print(f"{count} batch results written to {args.output}", file=sys.stderr)
-    return EXIT_OK
+    return Exit.OK
+
+
+def _format_ranges(pairs: Sequence[Sequence[int]]) -> str:
+    """[first, next) ranges of batch ids as "3, 5-9, 12"."""
+    return ", ".join(str(first) if after == first + 1 else f"{first}-{after - 1}" for first, after in pairs)
+
+
+def _message(cause: str) -> str:
+    """The readable part of a cause: a Lambda error payload's errorMessage, else its first line."""
+    try:
+        parsed = json.loads(cause)
+    except (json.JSONDecodeError, TypeError):
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("errorMessage"), str):
+        cause = parsed["errorMessage"]
+    line = cause.strip().splitlines()[0] if cause.strip() else ""
+    return line if len(line) <= 160 else line[:157] + "..."
+
+
+def _failure_groups(failures: Sequence[BatchFailure]) -> list[dict[str, Any]]:
+    grouped: dict[str, list[BatchFailure]] = defaultdict(list)
+    for failure in failures:
+        grouped[failure.error].append(failure)
+    groups = [
+        {
+            "error": error,
+            "count": len(members),
+            "batchIds": [member.batch_id for member in members],
+            "example": _message(members[0].cause),
+            "distinctMessages": len({_message(member.cause) for member in members}),
+        }
+        for error, members in grouped.items()
+    ]
+    return sorted(groups, key=lambda group: (-group["count"], group["error"]))
 
 
 def cmd_failures(args: argparse.Namespace) -> int:
-    failures = _client(args).job(args.job_id).failures()
-    if args.json:
-        print(json.dumps([failure.as_dict() for failure in failures]))
-    elif not failures:
-        print("no failed batches")
-    else:
+    job = _client(args).job(args.job_id)
+    failures = job.failures()
+    never = job.never_started()
+    never_count = sum(after - first for first, after in never)
+    groups = _failure_groups(failures)
+    if _json(args):
+        document = {
+            "jobId": job.job_id,
+            "numBatches": job.num_batches,
+            "failedCount": len(failures),
+            "groups": groups,
+            "neverStartedCount": never_count,
+            "neverStarted": [list(pair) for pair in never],
+        }
+        if args.all:
+            document["failed"] = [failure.as_dict() for failure in failures]
+        print(json.dumps(document))
+        return Exit.OK
+    if not failures and not never:
+        print(f"{job.job_id}: no failed batches, none left unstarted")
+        return Exit.OK
+    print(f"{job.job_id}: {len(failures)} of {job.num_batches} batches failed, {never_count} never started")
+    width = max((len(str(group["count"])) for group in groups), default=1)
+    for group in groups:
+        more = f" ({group['distinctMessages']} different messages)" if group["distinctMessages"] > 1 else ""
+        print(f"  {group['count']:>{width}} x {group['error']}: {group['example']}{more}")
+        print(f"  {'':>{width}}   batches {_format_ranges(ranges(sorted(group['batchIds'])))}")
+    if never:
+        print(f"  {never_count:>{width}} x never started: batches {_format_ranges(never)}")
+    if args.all:
         for failure in failures:
-            cause = failure.cause if len(failure.cause) <= 200 else failure.cause[:200] + "..."
-            print(f"batch {failure.batch_id}: {failure.error}: {cause}")
-    return EXIT_OK
+            print(f"batch {failure.batch_id}: {failure.error}: {failure.cause}")
+    elif any(group["distinctMessages"] > 1 for group in groups):
+        print(f"(every cause: burst failures {job.job_id} --all)")
+    return Exit.OK
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     job = _client(args).job(args.job_id)
-    job.cancel()
-    _print(args, {"jobId": job.job_id, "state": CANCELLED}, f"{job.job_id}: cancelled")
-    return EXIT_OK
+    if job.cancel():
+        _print(args, {"jobId": job.job_id, "cancelled": True, "state": CANCELLED}, f"{job.job_id}: cancelled")
+        return Exit.OK
+    state = job.status().state
+    _print(
+        args,
+        {"jobId": job.job_id, "cancelled": False, "state": state},
+        f"{job.job_id}: had already ended ({state}); nothing to cancel",
+    )
+    return Exit.ALREADY_ENDED
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:
     job = _client(args).job(args.job_id).redrive(args.timeout_secs)
-    _print(args, {"jobId": job.job_id, "workflowArn": job.execution_arn}, f"{job.job_id}: redrive started")
-    return _follow(args, job) if args.wait else EXIT_OK
+    document = _started(args, job, f"{job.job_id}: redrive started")
+    return _follow(args, job, document) if args.wait else Exit.OK
 
 
 def cmd_timeline(args: argparse.Namespace) -> int:
@@ -319,7 +498,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     else:  # the HTML needs nothing more; the PNG only when asked for, or when matplotlib is there anyway
         text = f"timeline written to {html} (for a PNG too: pip install 'burst-compute[plot]')"
     _print(args, {"html": str(html), "png": str(png) if png else None, **built.as_dict()}, text)
-    return EXIT_OK
+    return Exit.OK
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
@@ -340,36 +519,68 @@ def cmd_cost(args: argparse.Namespace) -> int:
             raise UsageError("cost needs a JOB_ID, or --estimate with --items and --worker-ms")
         report = cost.actual(_client(args).job(args.job_id))
     _print(args, report.as_dict(), report.table())
-    return EXIT_OK
+    return Exit.OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def cmd_config(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    lines = [
+        f"{key:<8} {value if value is not None else '(boto3 default)':<24} from {settings.sources[key]}"
+        for key, value in (
+            ("org", settings.org),
+            ("stage", settings.stage),
+            ("region", settings.region),
+            ("profile", settings.profile),
+        )
+    ]
+    lines.append(f"stack    {settings.org}-burst-compute-{settings.stage}")
+    lines.append(f"config file: {config_path()}{'' if config_path().exists() else ' (none)'}")
+    _print(args, {**settings.as_dict(), "configFile": str(config_path())}, "\n".join(lines))
+    return Exit.OK
+
+
+def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
     except UsageError as exc:
-        parser.error(str(exc))  # exits with EXIT_USAGE
+        parser.error(str(exc))  # exits with Exit.USAGE
     except DispatchRejected as exc:
         print(f"burst: dispatch refused the job: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return Exit.USAGE
+    except ConfigError as exc:  # a bad --org/--stage, or a bad value in BURST_* or the config file
+        print(f"burst: error: {exc}", file=sys.stderr)
+        return Exit.USAGE
     except (ClientError, BurstError) as exc:  # BurstError: the shared burst_core code (e.g. a refused row query)
         print(f"burst: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return Exit.ERROR
     except BotoClientError as exc:
         error = exc.response.get("Error", {})
         print(
             f"burst: error: AWS refused {exc.operation_name}: {error.get('Code')}: {error.get('Message')}",
             file=sys.stderr,
         )
-        return EXIT_ERROR
+        return Exit.ERROR
     except BotoCoreError as exc:
         print(f"burst: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return Exit.ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _run(build_parser(), argv)
+        sys.stdout.flush()  # here, not at exit: a closed pipe is then caught below
+        return code
     except KeyboardInterrupt:
-        print("burst: interrupted (the job keeps running; `burst cancel JOB_ID` stops it)", file=sys.stderr)
-        return 130
-    return EXIT_ERROR
+        print("burst: interrupted (a job keeps running: `burst cancel JOB_ID` stops it)", file=sys.stderr)
+        return Exit.INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`burst results JOB | head`). As Python's documentation advises (library
+        # signal, "Note on SIGPIPE"), stdout is pointed at devnull so the interpreter's last flush at exit
+        # does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return Exit.BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -30,12 +30,18 @@ from burst_client.errors import DispatchRejected, InvalidResults, JobNotFound, J
 from burst_core.dispatch import latest_execution
 from burst_core.exceptions import InvalidWorkerOutput
 from burst_core.keys import summary_key
-from burst_core.monitor import JOB_TIMED_OUT
+from burst_core.monitor import JOB_TIMED_OUT, TOO_MANY_FAILURES
 from burst_core.persistence import BatchStatus, TasksTable, query_rows
 from burst_core.results import BatchResult, has_results, parse_row, read_s3_json
 
 RUNNING, SUCCEEDED, FAILED, TIMED_OUT, CANCELLED = "running", "succeeded", "failed", "timed out", "cancelled"
 CANCELLED_ERROR = "Burst.Cancelled"
+# a job whose execution failed with these errors ran its combiner first (CombineError, step-functions.yml)
+FAILED_AFTER_COMBINING = (TOO_MANY_FAILURES, JOB_TIMED_OUT)
+COMBINE_ERROR_STATE = "CombineError"
+# newest history events searched for CombineError's task: ExecutionFailed, FailStateEntered,
+# TaskStateExited, TaskSucceeded, with room for a retried combiner
+COMBINE_ERROR_HISTORY_EVENTS = 20
 # results(): the batch id range is read as this many key ranges in parallel
 RESULT_SEGMENTS = 4
 
@@ -156,13 +162,21 @@ class Job:
         self.execution_arn = execution_arn
         # dispatch's answer (docs/Interfaces.md), when this object started the job
         self.dispatched = dispatched or {}
+        self._ended: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return f"Job({self.job_id!r})"
 
     def describe(self) -> dict[str, Any]:
+        """DescribeExecution of the job's latest execution. An ended execution never changes, so its
+        description is kept: a command that reads the state, then the output, describes it once."""
+        if self._ended is not None and self._ended["executionArn"] == self.execution_arn:
+            return self._ended
         with translated_errors():
-            return dict(self.client.clients("stepfunctions").describe_execution(executionArn=self.execution_arn))
+            execution = dict(self.client.clients("stepfunctions").describe_execution(executionArn=self.execution_arn))
+        if execution["status"] != "RUNNING":
+            self._ended = execution
+        return execution
 
     @cached_property
     def input(self) -> dict[str, Any]:
@@ -301,13 +315,29 @@ class Job:
                 if record.status is BatchStatus.FAILED
             ]
 
+    def never_started(self) -> list[tuple[int, int]]:
+        """``[first, next)`` ranges of the batch ids that never ran to an end (not started before the
+        deadline, deferred until it, or stopped by the failure tolerance), from the job's summary: the
+        complete list, also when the summary keeps it in S3. Empty while the job runs (no summary yet)."""
+        summary = self.summary()
+        if summary is None:
+            return []
+        uri = summary.get("unprocessedBatchesS3Uri")
+        with translated_errors():
+            found = read_s3_json(self.client.clients("s3"), str(uri)) if uri else summary.get("unprocessedBatches", [])
+        return [(int(first), int(after)) for first, after in found]
+
     # -- control --------------------------------------------------------------------------------------
-    def cancel(self, reason: str = "cancelled by the user") -> None:
-        """Stop the job's execution: its map run stops and no new batch starts."""
+    def cancel(self, reason: str = "cancelled by the user") -> bool:
+        """Stop the job's execution: its map run stops and no new batch starts. Returns False, and
+        changes nothing, when the job had already ended (``status()`` says how)."""
+        if self.describe()["status"] != "RUNNING":
+            return False
         with translated_errors():
             self.client.clients("stepfunctions").stop_execution(
                 executionArn=self.execution_arn, error=CANCELLED_ERROR, cause=reason
             )
+        return True
 
     def redrive(self, jobs_timeout_secs: int | None = None) -> Job:
         """Run the failed and unrecorded batches again; their results merge into this job."""
@@ -319,18 +349,52 @@ class Job:
         self.__dict__.pop("input", None)
         return self
 
-    def output(self) -> Any:
-        """The execution's output (the combiner's result under "result") once it succeeded, else None.
-        A result the combiner helper stored in S3 (too large for the execution's state) is read back."""
+    def output(self) -> dict[str, Any] | None:
+        """The job's outcome once its combiner ran: ``{"jobId", "status", "summary", "result"}`` with the
+        combiner's result under ``result``; None while the job runs, when it was cancelled, or when the
+        combiner itself failed.
+
+        A job that failed or timed out still ran its combiner (CombineError) before its execution
+        failed; that result is read from the execution's last history events (a failed execution has no
+        output) and the summary from the stored summary. A result the combiner helper stored in S3
+        (too large for the execution's state) is read back.
+        """
         execution = self.describe()
-        if not execution.get("output"):
+        if execution["status"] == "SUCCEEDED" and execution.get("output"):
+            output = json.loads(execution["output"])
+            if not isinstance(output, dict):
+                return {"jobId": self.job_id, "status": SUCCEEDED, "summary": None, "result": output}
+        elif execution["status"] == "FAILED" and execution.get("error") in FAILED_AFTER_COMBINING:
+            summary = self.summary()
+            output = {
+                "jobId": self.job_id,
+                "status": summary["status"] if summary else None,
+                "summary": summary,
+                "result": self._combine_error_result(),
+            }
+        else:
             return None
-        output = json.loads(execution["output"])
-        result = output.get("result") if isinstance(output, dict) else None
+        result = output.get("result")
         if isinstance(result, dict) and set(result) == {"resultS3Uri", "resultBytes"}:
             with translated_errors():
                 output["result"] = read_s3_json(self.client.clients("s3"), str(result["resultS3Uri"]))
-        return output
+        return dict(output)
+
+    def _combine_error_result(self) -> Any:
+        """The combiner's result on the CombineError path: the output of the Lambda task of the last
+        CombineError state, a few events from the end of the history (read newest first)."""
+        sfn = self.client.clients("stepfunctions")
+        with translated_errors():
+            events = sfn.get_execution_history(
+                executionArn=self.execution_arn, reverseOrder=True, maxResults=COMBINE_ERROR_HISTORY_EVENTS
+            )["events"]
+        exited = False
+        for event in events:
+            if event["type"] == "TaskStateExited":
+                exited = event["stateExitedEventDetails"]["name"] == COMBINE_ERROR_STATE
+            elif exited and event["type"] == "TaskSucceeded":
+                return json.loads(event["taskSucceededEventDetails"]["output"]).get("Payload")
+        return None
 
 
 class BurstClient:

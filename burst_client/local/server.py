@@ -492,9 +492,10 @@ def run_up(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
         return 1
     print(f"Local AWS endpoint: {endpoint.url}", flush=True)
+    # AWS_DEFAULT_REGION: the AWS CLI v1 reads only this one; v2, boto3 and the Serverless Framework read it too
     print(
-        f"  export AWS_ENDPOINT_URL={endpoint.url} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
-        f"AWS_REGION={config.region}",
+        f"  export AWS_ENDPOINT_URL={endpoint.url} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "
+        f"AWS_DEFAULT_REGION={config.region}",
         flush=True,
     )
     print("Press Ctrl-C to stop.", flush=True)

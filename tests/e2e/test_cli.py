@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -22,8 +24,15 @@ pytestmark = pytest.mark.e2e
 BURST = [sys.executable, "-m", "burst_client.cli"]
 
 
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test's environment without the user's burst settings (BURST_*, their config file)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("BURST_")}
+    env["XDG_CONFIG_HOME"] = "/nonexistent-burst-config"
+    return {**env, **extra}
+
+
 def burst(local: LocalStack, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "AWS_ENDPOINT_URL": local.url, **(env or {})}
+    full_env = clean_env(**{"AWS_ENDPOINT_URL": local.url, **(env or {})})
     return subprocess.run([*BURST, *args], capture_output=True, text=True, env=full_env, timeout=300)
 
 
@@ -48,14 +57,21 @@ def test_dispatch_wait_status_results(local: LocalStack, tmp_path: Path):
         "10",
     )
     assert out.returncode == 0, out.stderr
-    lines = [json.loads(line) for line in out.stdout.splitlines()]
-    job_id = lines[0]["jobId"]
-    assert lines[-1]["state"] == "succeeded" and lines[-1]["done"] == 5
+    document = json.loads(out.stdout)  # one JSON document: dispatch's answer with the final status
+    job_id = document["jobId"]
+    assert f"job {job_id} started" in out.stderr
+    assert (document["numBatches"], document["status"]["state"], document["status"]["done"]) == (5, "succeeded", 5)
+    expected = {"sum": sum(i * i for i in range(50)), "batches": [0, 1, 2, 3, 4], "status": "succeeded"}
+    assert document["status"]["result"] == expected
 
     status = burst(local, "status", job_id, *stack_args("--json"))
     assert json.loads(status.stdout)["state"] == "succeeded"
+    assert json.loads(status.stdout)["result"] == expected
     text = burst(local, "status", job_id, *stack_args())
     assert text.stdout.startswith(f"{job_id}: succeeded, 5/5 batches done, 0 failed, 0 pending")
+    assert f"  result: {json.dumps(expected)}" in text.stdout
+    output = burst(local, "output", job_id, *stack_args())
+    assert output.returncode == 0 and json.loads(output.stdout) == expected
 
     target = tmp_path / "results.jsonl"
     results = burst(local, "results", job_id, *stack_args("-o", str(target)))
@@ -83,16 +99,41 @@ def test_dispatch_from_a_file(local: LocalStack, tmp_path: Path):
     assert "succeeded, 2/2 batches done" in out.stdout
 
 
-def test_failed_job_exit_code_and_failures(local: LocalStack):
-    job = local.testbed_job(0, 40, 10, tolerated_percentage_failure=0, job_parameters={"failBatches": [2]})
+def test_failed_job_exit_code_failures_and_partial_result(local: LocalStack):
+    job = local.testbed_job(0, 60, 10, tolerated_percentage_failure=50, job_parameters={"failBatches": [2, 3, 4, 5]})
     wait = burst(local, "wait", job.job_id, *stack_args("--quiet"))
     assert wait.returncode == 1
+    # the combiner ran on the CombineError path: its result over the batches that succeeded is shown
+    partial = {"sum": sum(i * i for i in range(20)), "batches": [0, 1], "status": "failed"}
+    assert f"  result: {json.dumps(partial)}" in wait.stdout, wait.stdout
+    output = burst(local, "output", job.job_id, *stack_args("--json"))
+    assert output.returncode == 1 and json.loads(output.stdout) == partial
+
     failures = burst(local, "failures", job.job_id, *stack_args("--json"))
-    (failure,) = json.loads(failures.stdout)
-    assert (failure["batchId"], failure["error"]) == (2, "ValueError")
-    assert "injected failure in batch 2" in failure["cause"]
+    document = json.loads(failures.stdout)
+    assert (document["failedCount"], document["neverStartedCount"]) == (4, 0)
+    (group,) = document["groups"]
+    assert (group["error"], group["count"], group["batchIds"], group["distinctMessages"]) == (
+        "ValueError",
+        4,
+        [2, 3, 4, 5],
+        4,
+    )
+    assert group["example"] == "injected failure in batch 2"
     text = burst(local, "failures", job.job_id, *stack_args())
-    assert text.stdout.startswith("batch 2: ValueError:")
+    assert text.stdout.splitlines() == [
+        f"{job.job_id}: 4 of 6 batches failed, 0 never started",
+        "  4 x ValueError: injected failure in batch 2 (4 different messages)",
+        "      batches 2-5",
+        f"(every cause: burst failures {job.job_id} --all)",
+    ]
+    every = burst(local, "failures", job.job_id, *stack_args("--all"))
+    assert [line.split(":")[0] for line in every.stdout.splitlines() if line.startswith("batch ")] == [
+        "batch 2",
+        "batch 3",
+        "batch 4",
+        "batch 5",
+    ]
 
 
 def test_timed_out_job_exit_code(local: LocalStack):
@@ -100,6 +141,12 @@ def test_timed_out_job_exit_code(local: LocalStack):
     wait = burst(local, "wait", job.job_id, *stack_args())
     assert wait.returncode == 3, wait.stdout + wait.stderr
     assert "timed out" in wait.stdout
+    failures = burst(local, "failures", job.job_id, *stack_args())
+    summary = job.summary()
+    assert summary is not None and summary["unprocessedBatchCount"] > 0
+    never = summary["unprocessedBatchCount"]
+    assert f"0 of 6 batches failed, {never} never started" in failures.stdout, failures.stdout
+    assert f"{never} x never started: batches " in failures.stdout
 
 
 def test_cancel_mid_run_stops_new_batches(local: LocalStack):
@@ -111,6 +158,14 @@ def test_cancel_mid_run_stops_new_batches(local: LocalStack):
     assert cancel.returncode == 0, cancel.stderr
     wait = burst(local, "wait", job.job_id, *stack_args("--quiet"))
     assert wait.returncode == 4
+    again = burst(local, "cancel", job.job_id, *stack_args("--json"))
+    assert again.returncode == 7
+    assert json.loads(again.stdout) == {"jobId": job.job_id, "cancelled": False, "state": "cancelled"}
+    no_result = burst(local, "output", job.job_id, *stack_args())
+    assert (
+        no_result.returncode == 4
+        and "ended without a result: it was cancelled before its combiner ran" in no_result.stderr
+    )
     time.sleep(3)  # anything still in flight finishes
     started = sum(len(calls) for calls in local.invocations(job).values())
     time.sleep(4)
@@ -188,6 +243,8 @@ def test_sdk_dispatch_refusal(local: LocalStack):
 def test_help_has_examples():
     out = subprocess.run([*BURST, "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "examples:" in out.stdout and "exit codes:" in out.stdout
+    version = subprocess.run([*BURST, "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.strip() == f"burst {importlib.metadata.version('burst-compute')}"
 
 
 def test_client_found_from_org_and_stage(local: LocalStack):
@@ -211,3 +268,56 @@ def test_timeline_and_cost_commands(local: LocalStack, tmp_path: Path):
     assert estimate.returncode == 0 and "TOTAL" in estimate.stdout
     missing = burst(local, "cost", *stack_args())
     assert missing.returncode == 2 and "cost needs a JOB_ID" in missing.stderr
+
+
+def test_global_options_before_the_command_environment_and_config_file(local: LocalStack, tmp_path: Path):
+    job = local.testbed_job(0, 10, 10)
+    assert job.wait(timeout=120).state == "succeeded"
+    before = burst(local, "--org", ORG, "--stage", STAGE, "--json", "status", job.job_id)
+    assert before.returncode == 0, before.stderr
+    assert json.loads(before.stdout)["state"] == "succeeded"
+
+    from_env = burst(local, "status", job.job_id, env={"BURST_ORG": ORG, "BURST_STAGE": STAGE})
+    assert from_env.returncode == 0 and from_env.stdout.startswith(f"{job.job_id}: succeeded"), from_env.stderr
+
+    config = tmp_path / "config.toml"
+    config.write_text(f'org = "{ORG}"\nstage = "{STAGE}"\n')
+    from_file = burst(local, "status", job.job_id, env={"BURST_CONFIG": str(config)})
+    assert from_file.returncode == 0 and from_file.stdout.startswith(f"{job.job_id}: succeeded"), from_file.stderr
+    # a flag wins over the environment, which wins over the file
+    flag_wins = burst(local, "--stage", "nope", "status", job.job_id, env={"BURST_STAGE": STAGE})
+    assert flag_wins.returncode == 5 and "janelia-burst-compute-nope is not deployed" in flag_wins.stderr
+    shown = burst(local, "config", "--json", env={"BURST_CONFIG": str(config), "BURST_STAGE": "prod"})
+    settings = json.loads(shown.stdout)
+    assert (settings["org"], settings["stage"]) == (ORG, "prod")
+    assert settings["sources"] == {
+        "org": str(config),
+        "stage": "BURST_STAGE",
+        "region": "default",
+        "profile": "default",
+    }
+
+
+def test_closed_pipe_and_ctrl_c_end_without_a_traceback(local: LocalStack):
+    job = local.testbed_job(0, 200, 2)
+    assert job.wait(timeout=120).state == "succeeded"
+    env = clean_env(AWS_ENDPOINT_URL=local.url)
+    # the reader is gone before burst writes its first line (as `burst results JOB | head` ends)
+    proc = subprocess.Popen(
+        [*BURST, "results", job.job_id, *stack_args()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and stderr == "", stderr
+
+    slow = local.testbed_job(0, 4, 1, max_parallelism=1, job_parameters={"sleepSecs": 2})
+    waiting = subprocess.Popen(
+        [*BURST, "wait", slow.job_id, *stack_args("--quiet")], stderr=subprocess.PIPE, text=True, env=env
+    )
+    time.sleep(2)
+    waiting.send_signal(signal.SIGINT)
+    _, stderr = waiting.communicate(timeout=60)
+    assert waiting.returncode == 130 and "Traceback" not in stderr
+    assert "interrupted (a job keeps running: `burst cancel JOB_ID` stops it)" in stderr
+    slow.cancel()

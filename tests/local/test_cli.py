@@ -130,3 +130,28 @@ def test_a_port_left_in_time_wait_is_free_a_listening_one_is_not() -> None:
     with socket.socket() as plain, pytest.raises(OSError):
         plain.bind((HOST, port))  # the gap: a bind without SO_REUSEADDR fails for a minute (`make run` twice)
     assert port_is_free(port)
+
+
+def test_the_banner_is_the_readme_line_and_works_with_the_aws_cli(tmp_path: Path) -> None:
+    endpoint = start_endpoint(tmp_path / "console.log")
+    try:
+        (line,) = [line.strip() for line in endpoint.console().splitlines() if line.strip().startswith("export ")]
+        readme = (ROOT / "README.md").read_text()
+        assert line.replace(f"127.0.0.1:{endpoint.port}", "127.0.0.1:4566") in readme
+        env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+        env.update(AWS_CONFIG_FILE="/nonexistent", AWS_SHARED_CREDENTIALS_FILE="/nonexistent")
+        env.update(dict(assignment.split("=", 1) for assignment in line.removeprefix("export ").split()))
+        # the AWS CLI of the virtual environment (v1) with nothing but the banner's variables
+        aws = Path(sys.executable).parent / "aws"
+        result = subprocess.run(
+            [str(aws), "sts", "get-caller-identity", "--output", "json"],  # AWS_ENDPOINT_URL from the banner
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        endpoint.stop(signal.SIGTERM)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["Account"] == "123456789012"

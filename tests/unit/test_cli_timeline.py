@@ -29,12 +29,12 @@ def test_timeline_without_matplotlib_writes_only_the_html(
     )
     args = argparse.Namespace(job_id="j1", html=tmp_path / "t.html", png=None, json=True)
 
-    assert cli.cmd_timeline(args) == cli.EXIT_OK
+    assert cli.cmd_timeline(args) == cli.Exit.OK
     assert drawn == []
     assert json.loads(capsys.readouterr().out) == {"html": str(tmp_path / "t.html"), "png": None, "batches": 2}
 
     args.png = tmp_path / "t.png"  # asked for explicitly: drawn (and render_png reports a missing matplotlib)
-    assert cli.cmd_timeline(args) == cli.EXIT_OK
+    assert cli.cmd_timeline(args) == cli.Exit.OK
     assert drawn == [tmp_path / "t.png"]
 
 
@@ -48,5 +48,5 @@ def test_an_error_of_the_shared_core_is_one_line(
 
     monkeypatch.setattr(cli, "cmd_failures", refused)
     code = cli.main(["failures", "j", "--org", "o", "--stage", "s"])
-    assert code == cli.EXIT_ERROR
+    assert code == cli.Exit.ERROR
     assert capsys.readouterr().err == "burst: error: job j: cannot query the tasks table t: AccessDenied\n"

@@ -29,10 +29,14 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from burst_client.local import ids
 from burst_client.local.bootstrap import END_MARKER
+from burst_client.local.layers import LayerDirs, LayerError, LayerLoader
+
+if TYPE_CHECKING:
+    from burst_client.local.function_logs import FunctionLogs
 
 LOG = logging.getLogger(__name__)
 #: Output of the functions' own code (print, logging, tracebacks), one record per line.
@@ -95,6 +99,7 @@ class FunctionSpec:
     code_sha256: str
     environment: tuple[tuple[str, str], ...] = ()
     log_level: str | None = None
+    layers: tuple[str, ...] = ()  # layer version ARNs, in the order Lambda merges them (see .layers)
 
     @property
     def slot(self) -> tuple[str, str, str, str]:
@@ -273,6 +278,7 @@ class Worker:
         self._log_buf = bytearray()
         self._log_open = True
         self._marker_seen: str | None = None
+        self.log_stream = ""  # its AWS_LAMBDA_LOG_STREAM_NAME: where its invocations log (function_logs)
 
     # -- protocol -------------------------------------------------------------------------------------------
     def wait_ready(self, deadline: float, on_line: LineSink) -> _Ready:
@@ -417,10 +423,14 @@ class _InvocationLog:
     request_id: str
     lines: list[str] = field(default_factory=list)
     size: int = 0
+    events: list[tuple[int, str]] | None = None  # every line with its epoch ms, for CloudWatch Logs
+    stream: str = ""  # the log stream of the worker that runs the invocation
 
     def add(self, line: str, console: bool = True) -> None:
         if console:
             FUNCTION_LOG.info("[%s %s] %s", self.function_name, self.request_id, line)
+        if self.events is not None:
+            self.events.append((time.time_ns() // 1_000_000, line))
         self.lines.append(line)
         self.size += len(line) + 1
         while self.size > 4 * LOG_TAIL_BYTES and len(self.lines) > 1:
@@ -446,6 +456,8 @@ class LambdaRuntime:
         is_current: Callable[[FunctionSpec], bool] | None = None,
         cpu_gauge: CpuGauge | None = None,
         min_workers: int | None = None,
+        function_logs: FunctionLogs | None = None,
+        layer_loader: LayerLoader | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -454,6 +466,7 @@ class LambdaRuntime:
         self.max_processes = max_processes or default_max_processes(concurrency)
         self.python = python or sys.executable
         self.idle_timeout = idle_timeout
+        self.function_logs = function_logs  # where invocations' logs go (CloudWatch Logs), if anywhere
         # Below min_workers warm workers a function always gets a new one; above, it gets one only while the
         # CPUs have room (see SATURATED_CPU), else the invocation waits for a warm worker of its function.
         self.min_workers = min_workers or len(usable_cpus())
@@ -469,6 +482,7 @@ class LambdaRuntime:
         self.work_dir = work_dir
         self._code_root = self.work_dir / "code"
         self._home = self.work_dir / "home"
+        self._layers = LayerDirs(self.work_dir / "opt", layer_loader)  # the functions' layers: the local /opt
         self._code_root.mkdir(parents=True, exist_ok=True)
         self._home.mkdir(parents=True, exist_ok=True)
 
@@ -593,8 +607,10 @@ class LambdaRuntime:
 
     # -- one invocation -------------------------------------------------------------------------------------
     def _execute(self, spec: FunctionSpec, code: CodeLoader, invocation: Invocation, request_id: str) -> InvokeResult:
-        log = _InvocationLog(spec.name, request_id)
+        log = _InvocationLog(spec.name, request_id, events=None if self.function_logs is None else [])
         worker, init_ms, init_error = self._checkout(spec, code, log)
+        if worker is not None:  # a warm worker (a cold start set it already)
+            log.stream = worker.log_stream
         headers = {
             "Content-Type": "application/json",
             "x-amzn-RequestId": request_id,
@@ -647,6 +663,8 @@ class LambdaRuntime:
             headers["X-Amz-Function-Error"] = "Unhandled"
         if invocation.log_tail:
             headers["X-Amz-Log-Result"] = log.tail()
+        if self.function_logs is not None and log.events is not None:
+            self.function_logs.record(spec, log.stream, log.events, None if worker is None else worker.pid)
         return InvokeResult(200, headers, body)
 
     # -- worker pools ---------------------------------------------------------------------------------------
@@ -770,13 +788,17 @@ class LambdaRuntime:
         started = time.monotonic()
         try:
             code_dir = self._unpack(spec.code_sha256, code)
+            env = self._environment(spec, code_dir)
+            log.stream = env["AWS_LAMBDA_LOG_STREAM_NAME"]  # also where a failed init's lines go
             request_read, request_write = os.pipe()
             response_read, response_write = os.pipe()
             try:
                 process = subprocess.Popen(
-                    [self.python, "-I", "-u", str(BOOTSTRAP), str(request_read), str(response_write)],
+                    # -s -P: no user site-packages, no script directory on sys.path (-I would also ignore the
+                    # layers' PYTHONPATH; the environment is the function's alone, see _environment)
+                    [self.python, "-s", "-P", "-u", str(BOOTSTRAP), str(request_read), str(response_write)],
                     cwd=code_dir,
-                    env=self._environment(spec, code_dir),
+                    env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
@@ -794,6 +816,7 @@ class LambdaRuntime:
         os.close(request_read)
         os.close(response_write)
         worker = Worker(spec, process, request_write, response_read)
+        worker.log_stream = log.stream
         with self._cond:
             self._workers.add(worker)
             self.cold_starts += 1
@@ -883,6 +906,10 @@ class LambdaRuntime:
         if spec.log_level:
             env["AWS_LAMBDA_LOG_LEVEL"] = spec.log_level
         env.update(dict(spec.environment))
+        try:
+            env.update(self._layers.environment(spec.layers, spec.runtime, env))
+        except LayerError as exc:
+            raise LocalLambdaError(f"cannot start {spec.name}: {exc}") from exc
         env.update(DUMMY_CREDENTIALS)
         env.update(
             {

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from burst_client.local.function_logs import FunctionLogs, MotoLogs
 from burst_client.local.lambda_runtime import (
     DEFAULT_CONCURRENCY,
     DEFAULT_IDLE_TIMEOUT_SECONDS,
@@ -35,6 +36,7 @@ from burst_client.local.lambda_runtime import (
     LambdaRuntime,
     LocalLambdaError,
 )
+from burst_client.local.layers import moto_layer_content
 
 LOG = logging.getLogger(__name__)
 
@@ -134,6 +136,7 @@ def function_spec(fn: Any) -> FunctionSpec:
         code_sha256=fn.code_sha_256,
         environment=tuple(sorted((str(k), str(v)) for k, v in (fn.environment_vars or {}).items())),
         log_level=logging_config.get("ApplicationLogLevel") if isinstance(logging_config, dict) else None,
+        layers=tuple(str(layer["Arn"]) for layer in getattr(fn, "layers", None) or ()),
     )
 
 
@@ -173,6 +176,8 @@ class LambdaInvokeMiddleware:
                 return self._invoke(environ, start_response, unquote(match["name"]))
         elif method == "GET" and path.startswith("/2016-08-19/account-settings"):
             return self._account_settings(environ, start_response)
+        if self.runtime.function_logs is not None and environ.get("HTTP_X_AMZ_TARGET", "").startswith("Logs_"):
+            self.runtime.function_logs.flush()  # a CloudWatch Logs request sees what returned invocations logged
         return self.app(environ, start_response)
 
     def _account_settings(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -286,6 +291,7 @@ class LocalEndpoint:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.runtime: LambdaRuntime | None = None
+        self.function_logs: FunctionLogs | None = None
         self.port = self.config.port
 
     @property
@@ -301,6 +307,7 @@ class LocalEndpoint:
             # moto's state machine interpreter calls the other services at http://localhost:$MOTO_PORT.
             os.environ["MOTO_PORT"] = str(self.port)
             app = self._moto_app()
+            self.function_logs = FunctionLogs(MotoLogs())
             self.runtime = LambdaRuntime(
                 self.url,
                 is_current=_is_deployed,
@@ -309,6 +316,8 @@ class LocalEndpoint:
                 python=self.config.python,
                 work_dir=self.config.work_dir,
                 idle_timeout=self.config.idle_timeout,
+                function_logs=self.function_logs,
+                layer_loader=moto_layer_content,
             )
             from moto.moto_server.werkzeug_app import MotoRequestHandler  # noqa: PLC0415
             from werkzeug.serving import make_server  # noqa: PLC0415
@@ -328,6 +337,8 @@ class LocalEndpoint:
         except BaseException:
             if self.runtime is not None:
                 self.runtime.close()
+            if self.function_logs is not None:
+                self.function_logs.close()
             raise
         finally:
             sock.close()  # the server holds its own duplicate of the descriptor
@@ -370,6 +381,8 @@ class LocalEndpoint:
             self._thread = None
         if self.runtime is not None:
             self.runtime.close()
+        if self.function_logs is not None:
+            self.function_logs.close()
 
     def __enter__(self) -> LocalEndpoint:
         self.start()

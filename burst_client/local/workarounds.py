@@ -61,6 +61,7 @@ from moto.stepfunctions.models import StateMachine
 from moto.stepfunctions.parser import utils as parser_utils
 from moto.stepfunctions.parser.api import (
     HistoryEventType,
+    InvocationResponse,
     LambdaFunctionFailedEventDetails,
     MapRunFailedEventDetails,
     MapRunStatus,
@@ -115,6 +116,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.tolerated_fail
     ToleratedFailureCountDecl,
     ToleratedFailurePercentageDecl,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
     StateTaskService,
@@ -1881,6 +1883,146 @@ def _apply_interpreter_lambda_in_process() -> Undo:
     return _patch(_direct_lambda, "on", True)
 
 
+# -- 31 ---------------------------------------------------------------------------------------------------
+# GAP: Lambda layers do not survive CloudFormation (moto.awslambda.models.LayerVersion and
+# LambdaFunction.*_from_cloudformation_json), so the framework's HelpersLayer cannot be used:
+#  a) an AWS::Lambda::LayerVersion is named <stack>-<logical id>-<random>, not its LayerName, and loses its
+#     CompatibleArchitectures;
+#  b) Ref to it gives the Python object's repr instead of the version's ARN (it has no physical_resource_id), so
+#     the stack's output and any function's Layers get garbage;
+#  c) an AWS::Lambda::Function ignores its Layers on create;
+#  d) a stack update with new layer content (the framework redeployed) turns the resource into None (no update
+#     handler) instead of publishing a new version, and a stack delete leaves the version behind.
+# On AWS a function keeps running with a layer version after it was deleted (only new functions cannot use it):
+# deleted versions stay readable by the local runtime through layer_version().
+_retired_layers: dict[str, Any] = {}  # layer version ARN -> moto's LayerVersion, deleted from its backend
+
+
+def layer_version(arn: str) -> Any | None:
+    """moto's ``LayerVersion`` for a layer version ARN, also after it was deleted; None if there never was one."""
+    parts = arn.split(":")
+    if len(parts) != 8 or parts[5] != "layer":
+        return None
+    found = lambda_backends[parts[4]][parts[3]].layers_versions_by_arn(arn)
+    return found if found is not None else _retired_layers.get(arn)
+
+
+def _apply_cfn_lambda_layers() -> Undo:
+    from moto.awslambda.models import LambdaBackend, LambdaFunction, LayerVersion  # noqa: PLC0415
+
+    def publish(properties: dict[str, Any], name: str, account_id: str, region_name: str) -> Any:
+        spec = {"Content": properties["Content"], "LayerName": name}
+        for prop in ("Description", "CompatibleRuntimes", "CompatibleArchitectures", "LicenseInfo"):
+            if prop in properties:
+                spec[prop] = properties[prop]
+        return lambda_backends[account_id][region_name].publish_layer_version(spec)
+
+    def delete_version(layer: Any) -> None:
+        lambda_backends[layer.account_id][layer.region].delete_layer_version(layer.name, str(layer.version))
+
+    def create(
+        cls: type[Any],
+        /,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        return publish(cloudformation_json["Properties"], resource_name, account_id, region_name)
+
+    def update(  # noqa: PLR0917 - moto's signature
+        cls: type[Any],
+        /,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        # every property of a layer version needs a replacement: a new version, then the old one is deleted
+        replacement = publish(cloudformation_json["Properties"], new_resource_name, account_id, region_name)
+        if original_resource is not None:
+            delete_version(original_resource)
+        return replacement
+
+    def delete(
+        cls: type[Any],
+        /,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        found = layer_version(resource_name)  # the physical resource id: the version's ARN
+        if found is not None:
+            delete_version(found)
+
+    original_delete = LambdaBackend.delete_layer_version
+
+    @functools.wraps(original_delete)
+    def delete_layer_version(self: Any, layer_name: str, layer_version_number: str) -> None:
+        try:
+            found = self.get_layer_version(layer_name, layer_version_number)
+        except ServiceException:
+            found = None
+        original_delete(self, layer_name, layer_version_number)
+        if found is not None:
+            _retired_layers[found.arn] = found
+
+    create_function = LambdaFunction.__dict__["create_from_cloudformation_json"].__func__
+
+    def create_function_with_layers(
+        cls: type[Any],
+        /,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        fn = create_function(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        layers = cloudformation_json["Properties"].get("Layers")
+        if layers:
+            fn.layers = fn._get_layers_data(layers)
+        return fn
+
+    return _undo_all(
+        [
+            _patch(LayerVersion, "cloudformation_name_type", staticmethod(lambda: "LayerName")),
+            _patch_inherited(LayerVersion, "physical_resource_id", property(lambda self: self.arn)),
+            _patch(LayerVersion, "create_from_cloudformation_json", classmethod(create)),
+            _patch_inherited(LayerVersion, "update_from_cloudformation_json", classmethod(update)),
+            _patch_inherited(LayerVersion, "delete_from_cloudformation_json", classmethod(delete)),
+            _patch(LambdaBackend, "delete_layer_version", delete_layer_version),
+            _patch(LambdaFunction, "create_from_cloudformation_json", classmethod(create_function_with_layers)),
+        ]
+    )
+
+
+# -- 32 ---------------------------------------------------------------------------------------------------
+# GAP: the result of a lambda:invoke Task (the optimized integration) has only StatusCode, ExecutedVersion,
+# Payload (and FunctionError, LogResult) (lambda_eval_utils.execute_lambda_function_integration keeps only the
+# InvocationResponse fields of the client's answer); on AWS it also has SdkHttpMetadata and
+# SdkResponseMetadata, whose RequestId is the invocation's request id, the one in its START/END/REPORT log
+# lines (a TaskSucceeded output as AWS writes it: https://github.com/aws/aws-cdk/issues/6676; the integration:
+# https://docs.aws.amazon.com/step-functions/latest/dg/connect-lambda.html). A ResultSelector selecting
+# `$.SdkResponseMetadata.RequestId` fails the state with States.Runtime. Add SdkResponseMetadata from the
+# client's ResponseMetadata (SdkHttpMetadata, the HTTP headers, is left out: nothing here reads it).
+def _apply_lambda_result_request_id() -> Undo:
+    original = lambda_eval_utils.__dict__["select_from_typed_dict"]
+
+    def select_from_typed_dict(typed_dict: Any, obj: Any) -> Any:
+        selected = original(typed_dict=typed_dict, obj=obj)
+        if typed_dict is InvocationResponse:
+            request_id = (obj.get("ResponseMetadata") or {}).get("RequestId")
+            if request_id:
+                selected["SdkResponseMetadata"] = {"RequestId": request_id}
+        return selected
+
+    return _patch(lambda_eval_utils, "select_from_typed_dict", select_from_typed_dict)
+
+
 # -- 33 ---------------------------------------------------------------------------------------------------
 # GAP: GetExecutionHistory ignores reverseOrder, maxResults and nextToken
 # (moto.stepfunctions.responses.StepFunctionResponse.get_execution_history passes only the ARN): every
@@ -2075,6 +2217,16 @@ WORKAROUNDS: tuple[Workaround, ...] = (
         "entered-time-format",
         '$$.State.EnteredTime is "...:39.865001+00:00" instead of AWS\'s "...:39.865Z"',
         _apply_entered_time_format,
+    ),
+    Workaround(
+        "cfn-lambda-layers",
+        "CloudFormation layers: random name, Ref is a repr, functions lose Layers, updates turn them into None",
+        _apply_cfn_lambda_layers,
+    ),
+    Workaround(
+        "lambda-result-request-id",
+        "a lambda:invoke Task's result has no SdkResponseMetadata (the invocation's RequestId)",
+        _apply_lambda_result_request_id,
     ),
     Workaround(
         "execution-history-pages",

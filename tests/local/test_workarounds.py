@@ -1938,6 +1938,7 @@ def test_interpreter_lambda_calls_skip_the_request_layers(local_endpoint: Any, m
             assert described["status"] == "SUCCEEDED", described
             # request ids differ from run to run
             output = re.sub(r"Request ID: [^;)]+", "Request ID: <id>", described["output"])
+            output = re.sub(r'("RequestId":\s*")[0-9a-f-]{36}', r"\1<id>", output)  # SdkResponseMetadata (32)
             found[case] = json.loads(re.sub(r'requestId\\":\\"[0-9a-f-]{36}', "requestId: <id>", output))
         return found
 
@@ -1952,6 +1953,7 @@ def test_interpreter_lambda_calls_skip_the_request_layers(local_endpoint: Any, m
 
     assert direct == plain
     assert direct["succeeds"]["integration"]["Payload"] == {"doubled": 42, "function": "doubler"}
+    assert direct["succeeds"]["integration"]["SdkResponseMetadata"] == {"RequestId": "<id>"}
     assert direct["succeeds"]["direct"] == {"doubled": 42, "function": "doubler"}
     assert direct["fails"]["error"]["Error"] == "ValueError"
     assert "asked to fail: yes" in direct["fails"]["error"]["Cause"]
@@ -1961,6 +1963,118 @@ def test_interpreter_lambda_calls_skip_the_request_layers(local_endpoint: Any, m
     assert direct["numeric name"]["error"]["Error"] == "Lambda.ResourceNotFoundException"
     assert len(plain_wsgi) == 1 + 2 + 1 + 1 + 1  # the gap: every invocation through the WSGI layer
     assert wsgi_invokes == ["nope", "5"]  # now only those moto answers
+
+
+# -- 31 -------------------------------------------------------------------------------------------------------
+def layer_zip(text: str) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("python/helper.py", text)
+    return buffer.getvalue()
+
+
+def layer_template(key: str) -> str:
+    layer = {
+        "Content": {"S3Bucket": "layer-artifacts", "S3Key": key},
+        "LayerName": "janelia-burst-compute-dev-helpers",
+        "CompatibleRuntimes": ["python3.12"],
+        "CompatibleArchitectures": ["arm64"],
+    }
+    function = {
+        "FunctionName": "janelia-svc-dev-worker",
+        "Runtime": "python3.12",
+        "Handler": "index.handler",
+        "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+        "Code": {"ZipFile": "def handler(event, context): pass"},
+        "Layers": [{"Ref": "HelpersLambdaLayer"}],
+    }
+    return json.dumps(
+        {
+            "Resources": {
+                "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {}}},
+                "HelpersLambdaLayer": {"Type": "AWS::Lambda::LayerVersion", "Properties": layer},
+                "Worker": {"Type": "AWS::Lambda::Function", "Properties": function},
+            },
+            "Outputs": {"HelpersLayer": {"Value": {"Ref": "HelpersLambdaLayer"}}},
+        }
+    )
+
+
+def test_layers_from_cloudformation_keep_name_arn_and_functions() -> None:
+    layer_arn = "arn:aws:lambda:us-east-1:123456789012:layer:janelia-burst-compute-dev-helpers"
+    first = layer_zip("V = 1")
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="layer-artifacts")
+        s3.put_object(Bucket="layer-artifacts", Key="v1.zip", Body=first)
+        s3.put_object(Bucket="layer-artifacts", Key="v2.zip", Body=layer_zip("V = 2"))
+        cloudformation = boto3.client("cloudformation", region_name=REGION)
+        awslambda = boto3.client("lambda", region_name=REGION)
+
+        def output(stack: str) -> str:
+            return str(cloudformation.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"][0]["OutputValue"])
+
+        cloudformation.create_stack(StackName="plain", TemplateBody=layer_template("v1.zip"))
+        (layer,) = awslambda.list_layers()["Layers"]
+        assert layer["LayerName"].startswith("plain-HelpersLambdaLayer-")  # a) not its LayerName
+        assert "CompatibleArchitectures" not in layer["LatestMatchingVersion"]
+        assert output("plain").startswith("<moto.awslambda.models.LayerVersion object")  # b)
+        assert awslambda.get_function_configuration(FunctionName="janelia-svc-dev-worker")["Layers"] == []  # c)
+        cloudformation.update_stack(StackName="plain", TemplateBody=layer_template("v2.zip"))
+        versions = awslambda.list_layer_versions(LayerName=layer["LayerName"])["LayerVersions"]
+        assert [v["Version"] for v in versions] == [1]  # d) no new version
+        cloudformation.delete_stack(StackName="plain")
+        assert awslambda.list_layers()["Layers"] != []  # d) left behind
+        awslambda.delete_layer_version(LayerName=layer["LayerName"], VersionNumber=1)
+
+        with workarounds.applied("cfn-lambda-layers"):
+            cloudformation.create_stack(StackName="patched", TemplateBody=layer_template("v1.zip"))
+            assert output("patched") == f"{layer_arn}:1"
+            version = awslambda.get_layer_version(LayerName="janelia-burst-compute-dev-helpers", VersionNumber=1)
+            assert (version["CompatibleRuntimes"], version["CompatibleArchitectures"]) == (["python3.12"], ["arm64"])
+            worker = awslambda.get_function_configuration(FunctionName="janelia-svc-dev-worker")
+            assert [layer["Arn"] for layer in worker["Layers"]] == [f"{layer_arn}:1"]
+
+            cloudformation.update_stack(StackName="patched", TemplateBody=layer_template("v2.zip"))
+            assert output("patched") == f"{layer_arn}:2"
+            versions = awslambda.list_layer_versions(LayerName="janelia-burst-compute-dev-helpers")["LayerVersions"]
+            assert [v["Version"] for v in versions] == [2]  # replaced: the old version is deleted
+            # ... but a function that still uses it runs with it, as on AWS
+            retired = workarounds.layer_version(f"{layer_arn}:1")
+            assert retired is not None and retired.code_bytes == first
+
+            cloudformation.delete_stack(StackName="patched")
+            assert awslambda.list_layer_versions(LayerName="janelia-burst-compute-dev-helpers")["LayerVersions"] == []
+            assert workarounds.layer_version(f"{layer_arn}:2") is not None
+            assert workarounds.layer_version(f"{layer_arn}:9") is None
+
+
+# -- 32 -------------------------------------------------------------------------------------------------------
+def test_lambda_results_carry_the_request_id(sfn: Any, lambdas: dict[str, Callable[[Any], Any]]) -> None:
+    lambdas["echo"] = lambda event: event
+    # what ExecuteBatch selects (step-functions.yml)
+    selecting = one_task(
+        invoke_state("echo", ResultSelector={"output.$": "$.Payload", "requestId.$": "$.SdkResponseMetadata.RequestId"})
+    )
+    whole = one_task(invoke_state("echo"))
+
+    plain = run(sfn, selecting, {"n": 1})
+    assert (plain["status"], plain["error"]) == ("FAILED", "States.Runtime")
+    assert "SdkResponseMetadata" not in json.loads(run(sfn, whole, {"n": 1})["output"])
+
+    with workarounds.applied("lambda-result-request-id"):
+        patched = run(sfn, selecting, {"n": 1})
+        result = json.loads(run(sfn, whole, {"n": 2})["output"])
+    assert patched["status"] == "SUCCEEDED"
+    output = json.loads(patched["output"])
+    assert output["output"] == {"n": 1}
+    assert re.fullmatch(r"[0-9A-Za-z-]{20,}", output["requestId"])
+    assert result["Payload"] == {"n": 2}
+    assert set(result["SdkResponseMetadata"]) == {"RequestId"}
+    assert result["SdkResponseMetadata"]["RequestId"] != output["requestId"]  # one per invocation
 
 
 # -- 33 -------------------------------------------------------------------------------------------------------

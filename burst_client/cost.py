@@ -591,6 +591,7 @@ def template_row(output: str) -> dict[str, Any]:
         "startedAt": {"S": "2026-11-24T12:00:03.120Z"},
         "endedAt": {"S": "2026-11-24T12:00:05.170Z"},
         "attempt": {"N": "0"},
+        "requestId": {"S": "0f6f4b2e-3c1d-4b9a-8e7f-5a6b7c8d9e0f"},
         "ttl": {"N": "1796168319"},
     }
 

@@ -42,3 +42,11 @@ class JobWaitTimeout(ClientError):
 
 class ToolMissing(ClientError):
     """A program the command needs (npx, node) is not installed."""
+
+
+class BatchNotFound(ClientError):
+    """The job has no batch of this id, or no row for it (it has not run): the message says which."""
+
+
+class LogsNotFound(ClientError):
+    """A batch's worker log lines cannot be found in CloudWatch Logs (the message says why and where to look)."""

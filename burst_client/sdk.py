@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from burst_client.aws import Clients, translated_errors
 from burst_client.errors import DispatchRejected, InvalidResults, JobNotFound, JobWaitTimeout, StackNotDeployed
+from burst_client.logs import LogLine, batch_logs
 from burst_core.dispatch import latest_execution
 from burst_core.exceptions import InvalidWorkerOutput
 from burst_core.keys import summary_key
@@ -395,6 +396,13 @@ class Job:
             elif exited and event["type"] == "TaskSucceeded":
                 return json.loads(event["taskSucceededEventDetails"]["output"]).get("Payload")
         return None
+
+    def logs(self, batch_id: int) -> list[LogLine]:
+        """The worker's log lines of one batch, from its invocation's START line to its REPORT line (CloudWatch
+        Logs; on the local endpoint too). Raises BatchNotFound (no such batch, or no row yet) or LogsNotFound
+        (the message says why: no request id in the row, no log group, lines expired or not ingested yet);
+        :func:`burst_client.logs.batch_logs` also gives the log group, stream and request id."""
+        return list(batch_logs(self, batch_id).lines)
 
 
 class BurstClient:

@@ -13,6 +13,8 @@ The job lifecycle state machine writes each batch's row with Step Functions' Dyn
 - ``startedAt`` / ``endedAt``: RFC 3339 times, from the state machine's clock, of the attempt that
   produced the row (for a deferred batch, ``endedAt`` is when it was deferred); ``attempt``: its number
   (0 for the first)
+- ``requestId``: the Lambda request id of the worker's invocation that succeeded (succeeded batches; a
+  failed invocation's is in its ``cause``, Lambda's error payload): how its log lines are found
 - ``ttl``: epoch seconds after which DynamoDB deletes the row
 
 Every write of a batch updates the same row, so retries, redrives and at-least-once child workflows
@@ -48,7 +50,7 @@ class BatchStatus(StrEnum):
 
 
 # What a row is read with when its results are not needed (never ``output``: it may be 250 KB).
-RECORD_ATTRIBUTES = ("batchId", "status", "error", "cause", "startedAt", "endedAt", "attempt")
+RECORD_ATTRIBUTES = ("batchId", "status", "error", "cause", "startedAt", "endedAt", "attempt", "requestId")
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class BatchRecord:
     started_at: str | None = None
     ended_at: str | None = None
     attempt: int | None = None
+    request_id: str | None = None  # of the succeeded invocation (rows written before it was recorded: None)
 
 
 def _text(item: dict[str, Any], name: str) -> str | None:
@@ -83,6 +86,7 @@ def decode_record(item: dict[str, Any]) -> BatchRecord:
         started_at=_text(item, "startedAt"),
         ended_at=_text(item, "endedAt"),
         attempt=int(attempt) if attempt is not None else None,
+        request_id=_text(item, "requestId"),
     )
 
 

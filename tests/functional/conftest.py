@@ -29,6 +29,7 @@ WORKER = "janelia-worker"  # timeout 60 s: EXPRESS children
 SLOW_WORKER = "janelia-slow-worker"  # timeout 900 s: STANDARD children
 COMBINER = "janelia-combiner"
 TTL = 1_900_000_000
+REQUEST_ID = "8f507cfc-2b4d-4697-b07a-ac58fc914c95"  # of the worker's invocation (ExecuteBatch's ResultSelector)
 ECHO = make_zip({"h.py": "def handler(event, context):\n    return event\n"})
 
 # A stand-in definition: functional tests only check what dispatch starts (it runs until stopped).
@@ -104,7 +105,7 @@ class Stack:
 
     def succeed(self, job_id: str, batch_id: int, output: Any, **state: Any) -> None:
         """A batch whose worker returned ``output``."""
-        worker = {"output": output, "startedAt": "2026-01-01T00:00:00.000Z"}
+        worker = {"output": output, "startedAt": "2026-01-01T00:00:00.000Z", "requestId": REQUEST_ID}
         assert self._write(job_id, batch_id, "succeeded", worker=worker, **state) == "SUCCEEDED"
 
     def fail(self, job_id: str, batch_id: int, error: str, cause: str) -> None:

@@ -133,12 +133,13 @@ def test_row_overhead_by_hand() -> None:
     #   jobId 5 + 36 (uuid) = 41          batchId 7 + 4 ("12345": ceil(5/2) + 1) = 11
     #   status 6 + 9 ("succeeded") = 15   startedAt 9 + 24 = 33     endedAt 7 + 24 = 31
     #   attempt 7 + 2 ("0") = 9           ttl 3 + 6 ("1796168319": ceil(10/2) + 1) = 9
+    #   requestId 9 + 36 (uuid) = 45
     #   output 6 + 29 ('{"results":"","nresults":123}') = 35
-    #   total 184
+    #   total 229
     assert cost.worker_output(0) == '{"results":"","nresults":123}'
-    assert cost.ROW_OVERHEAD_BYTES == 184
+    assert cost.ROW_OVERHEAD_BYTES == 229
     # 1,000 bytes of results (a JSON string, its quotes included) replace the 2 of ""
-    assert item_size(cost.template_row(cost.worker_output(1000))) == 1182
+    assert item_size(cost.template_row(cost.worker_output(1000))) == 1227
 
 
 def test_item_size_of_each_type() -> None:
@@ -353,9 +354,9 @@ def test_estimate_by_hand() -> None:
     # Step Functions: the parent enters MapJobs, DispatchNextBatches, AnotherRound, Summarize,
     #   CheckForErrors, Combine, JobSucceeded = 7 transitions; EXPRESS children: 100 requests and
     #   100 x ceil((2,000 + 100 ms) / 100 ms) x 100 ms = 2.1 s x one 64 MB chunk (0.0625 GB) = 13.125 GB-s
-    # DynamoDB: a row of 184 + 998 = 1,182 bytes -> 2 WRU; 100 rows -> 200 WRU
+    # DynamoDB: a row of 229 + 998 = 1,227 bytes -> 2 WRU; 100 rows -> 200 WRU
     #   reads: the summary, the combiner and dispatchNextBatches (the round's 100 rows) each read
-    #   100 x 1,182 = 118,200 bytes -> ceil(28.86) = 29 RRU
+    #   100 x 1,227 = 122,700 bytes -> ceil(29.96) = 30 RRU
     # S3: PUT 1 batch file + 2 ResultWriter objects + 1 summary; GET 1 (ItemReader); DELETE 1 (free)
     report = estimate(10_000, 100, 2_000, 1_024)
     expected = {
@@ -373,9 +374,9 @@ def test_estimate_by_hand() -> None:
         ("Step Functions", "express requests (batches)"): 100,
         ("Step Functions", "express duration (batches)"): 13.125,
         ("DynamoDB", "batch rows (writes)"): 200,
-        ("DynamoDB", "row reads (summary)"): 29,
-        ("DynamoDB", "row reads (combiner)"): 29,
-        ("DynamoDB", "row reads (next round)"): 29,
+        ("DynamoDB", "row reads (summary)"): 30,
+        ("DynamoDB", "row reads (combiner)"): 30,
+        ("DynamoDB", "row reads (next round)"): 30,
         ("S3", "batch files (PUT)"): 1,
         ("S3", "map results (PUT)"): 2,
         ("S3", "summary (PUT)"): 1,
@@ -387,14 +388,14 @@ def test_estimate_by_hand() -> None:
     #   Lambda requests: 104 x 0.0000002 = 0.0000208
     #   Lambda compute: 206.8 GB-s x 0.0000133334 = 0.00275734712
     #   Step Functions: 7 x 0.000025 + 100 x 0.000001 + 13.125 x 0.06 / 3600 = 0.000175 + 0.0001 + 0.00021875
-    #   DynamoDB: 200 x 0.000000625 + 87 x 0.000000125 = 0.000125 + 0.000010875
+    #   DynamoDB: 200 x 0.000000625 + 90 x 0.000000125 = 0.000125 + 0.00001125
     #   S3: 4 x 0.000005 + 1 x 0.0000004 = 0.0000204
     by_service = report.by_service()
     assert by_service["Lambda"] == pytest.approx(0.0000208 + 0.00275734712, rel=1e-7)
     assert by_service["Step Functions"] == pytest.approx(0.00049375)
-    assert by_service["DynamoDB"] == pytest.approx(0.000135875)
+    assert by_service["DynamoDB"] == pytest.approx(0.00013625)
     assert by_service["S3"] == pytest.approx(0.0000204)
-    assert report.total == pytest.approx(0.0000208 + 0.00275734712 + 0.00049375 + 0.000135875 + 0.0000204, rel=1e-7)
+    assert report.total == pytest.approx(0.0000208 + 0.00275734712 + 0.00049375 + 0.00013625 + 0.0000204, rel=1e-7)
     assert (report.facts["numBatches"], report.facts["rounds"]) == (100, 1)
     assert (report.facts["expressBilledMs"], report.facts["expressMemoryChunks"]) == (2100, 1)
 
@@ -412,8 +413,8 @@ def test_estimate_with_rounds_by_hand() -> None:
     #   dispatchNextBatches 3 (after every round); monitor 1 (Summarize); worker 12
     #   parent transitions: 7 + 2 further rounds x 3 (MapJobs, DispatchNextBatches, AnotherRound) = 13
     #   EXPRESS: 12 x ceil(100 + 100 ms) = 0.2 s x 0.0625 GB = 0.15 GB-s; STANDARD: 12 x 3 = 36 transitions
-    #   reads: summary and combiner 12 rows x 1,182 = 14,184 bytes -> 4 RRU each; dispatchNextBatches
-    #   4 rows a round = 4,728 bytes -> 2 RRU, 3 rounds -> 6
+    #   reads: summary and combiner 12 rows x 1,227 = 14,724 bytes -> 4 RRU each; dispatchNextBatches
+    #   4 rows a round = 4,908 bytes -> 2 RRU, 3 rounds -> 6
     #   S3: PUT 3 batch files + 6 ResultWriter objects + 1 summary; GET 3; DELETE 3
     report = estimate(60, 5, 100, 256, max_parallelism=4, max_rounds=4)
     got = lines(report)

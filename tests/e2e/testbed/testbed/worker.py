@@ -8,7 +8,8 @@ jobParameters:
   failOnFirstRun: [batchId, ...]     raise in these batches the first time they run (for redrive)
   inlineResultBytes: {batchId: n}    return n / 2 zeros inline, about n bytes (past the state limit:
                                      the batch fails with States.DataLimitExceeded)
-Every invocation leaves a marker object so tests can count invocations per batch.
+Every invocation leaves a marker object so tests can count invocations per batch, and prints
+"testbed worker: job <jobId> batch <batchId> attempt <attempt>" to its log.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def large_result(batch_id: int, size: int) -> list[str]:
 def handler(event: dict[str, Any], context: Any) -> Any:
     params = event["jobParameters"]
     batch_id = event["batchId"]
+    # the batch's own line in its worker's logs (tests/e2e/test_logs.py)
+    print(f"testbed worker: job {event['jobId']} batch {batch_id} attempt {event['attempt']}")
     s3 = boto3.client("s3")
     bucket = event["resultsBucket"]
     s3.put_object(

@@ -24,13 +24,15 @@ from botocore.exceptions import ClientError as BotoClientError
 
 from burst_client import cost, timeline
 from burst_client.aws import Clients
-from burst_client.errors import ClientError, DispatchRejected, JobWaitTimeout
+from burst_client.errors import ClientError, DispatchRejected, JobWaitTimeout, LogsNotFound
 from burst_client.local import add_local_subcommands
+from burst_client.logs import BatchLogs, batch_logs, failed_batch_ids
+from burst_client.scaffold import add_init_command
 from burst_client.sdk import CANCELLED, FAILED, SUCCEEDED, TIMED_OUT, BatchFailure, BurstClient, Job, JobStatus
 from burst_client.settings import ENV, ConfigError, Settings, config_path, resolve
 from burst_core.config import DEFAULT_MAX_PARALLELISM
 from burst_core.exceptions import BurstError
-from burst_core.job import DEFAULT_BATCH_SIZE
+from burst_core.job import DEFAULT_BATCH_SIZE, iso_timestamp
 from burst_core.monitor import ranges
 from burst_core.orchestration import ExecutionType
 
@@ -53,7 +55,8 @@ class Exit(IntEnum):
 STATE_EXIT = {SUCCEEDED: Exit.OK, FAILED: Exit.JOB_FAILED, TIMED_OUT: Exit.JOB_TIMED_OUT, CANCELLED: Exit.JOB_CANCELLED}
 # the combiner's result in `status`/`wait` text output is cut to this many characters (`burst output` prints it all)
 RESULT_PREVIEW_CHARS = 500
-GLOBAL_OPTIONS = ("org", "stage", "region", "profile", "json")
+# `burst logs JOB --failed` shows the lines of at most this many failed batches unless --limit says otherwise
+LOGS_DEFAULT_LIMIT = 10
 
 EPILOG = """\
 examples:
@@ -174,6 +177,17 @@ def build_parser() -> argparse.ArgumentParser:
     failures.add_argument("job_id", metavar="JOB_ID")
     failures.add_argument("--all", action="store_true", help="every failed batch with its cause")
 
+    logs = command("logs", "the worker's log lines of a batch, from CloudWatch Logs", cmd_logs)
+    logs.add_argument("job_id", metavar="JOB_ID")
+    logs.add_argument("--batch", type=_int, action="append", metavar="N", help="this batch (repeatable)")
+    logs.add_argument("--failed", action="store_true", help="the failed batches (the default without --batch)")
+    logs.add_argument(
+        "--limit",
+        type=_int,
+        default=LOGS_DEFAULT_LIMIT,
+        help=f"at most this many failed batches ({LOGS_DEFAULT_LIMIT})",
+    )
+
     wait = command("wait", "wait for a job to end, with a progress bar on a terminal, then show its result", cmd_wait)
     wait.add_argument("job_id", metavar="JOB_ID")
     wait.add_argument("--timeout", type=float, help="give up after this many seconds (exit code 6)")
@@ -224,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     command("config", "the org, stage, region and profile in use, and where each comes from", cmd_config)
+
+    add_init_command(sub)
 
     local = sub.add_parser("local", help="the local AWS endpoint", description="The local AWS endpoint.")
     add_local_subcommands(local.add_subparsers(dest="local_command", required=True, metavar="COMMAND"))
@@ -464,6 +480,53 @@ def cmd_failures(args: argparse.Namespace) -> int:
             print(f"batch {failure.batch_id}: {failure.error}: {failure.cause}")
     elif any(group["distinctMessages"] > 1 for group in groups):
         print(f"(every cause: burst failures {job.job_id} --all)")
+    return Exit.OK
+
+
+def _batch_logs_document(found: BatchLogs) -> dict[str, Any]:
+    return {
+        "batchId": found.batch_id,
+        "requestId": found.request_id,
+        "logGroup": found.log_group,
+        "logStream": found.log_stream,
+        "complete": found.complete,
+        "lines": [{"timestamp": iso_timestamp(line.timestamp), "message": line.message} for line in found.lines],
+    }
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    job = _client(args).job(args.job_id)
+    batch_ids = list(args.batch or [])
+    if not batch_ids or args.failed:
+        failed = failed_batch_ids(job)
+        if len(failed) > args.limit and not _json(args):
+            print(f"burst: {len(failed)} batches failed: the first {args.limit} shown (--limit)", file=sys.stderr)
+        batch_ids += [batch_id for batch_id in failed[: args.limit] if batch_id not in batch_ids]
+        if not batch_ids:
+            _print(args, {"jobId": job.job_id, "batches": [], "missing": []}, f"{job.job_id}: no failed batches")
+            return Exit.OK
+    found: list[BatchLogs] = []
+    missing: list[dict[str, Any]] = []
+    for batch_id in batch_ids:
+        try:
+            found.append(batch_logs(job, batch_id))
+        except LogsNotFound as exc:  # one batch without logs does not hide the others'
+            if len(batch_ids) == 1:
+                raise
+            missing.append({"batchId": batch_id, "reason": str(exc)})
+    if _json(args):
+        print(
+            json.dumps({"jobId": job.job_id, "batches": [_batch_logs_document(f) for f in found], "missing": missing})
+        )
+        return Exit.OK
+    for logs in found:
+        print(f"== batch {logs.batch_id}: {logs.log_group} {logs.log_stream} (request {logs.request_id})")
+        for line in logs.lines:
+            print(f"{iso_timestamp(line.timestamp)} {line.message}")
+        if not logs.complete:
+            print("(no REPORT line yet: the invocation is running, or its last lines are not ingested yet)")
+    for gap in missing:
+        print(f"== batch {gap['batchId']}: {gap['reason']}")
     return Exit.OK
 
 

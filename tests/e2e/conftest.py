@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,18 +11,20 @@ from typing import Any
 
 import pytest
 
+from burst_client import testing
 from burst_client.aws import Clients
-from burst_client.deploy import PROJECT_ROOT, deploy
-from burst_client.endpoint_process import EndpointProcess, free_port
+from burst_client.deploy import PROJECT_ROOT
+from burst_client.endpoint_process import EndpointProcess
 from burst_client.sdk import BurstClient, Job
 from burst_client.timeline import job_rows
 
 ORG, STAGE = "janelia", "e2e"
 TESTBED = Path(__file__).resolve().parent / "testbed"
 EXAMPLE = PROJECT_ROOT / "examples" / "mask-search"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
 # several rounds in the rounds test: the deployment allows 4 (the default .env has 2)
 DEPLOY_ENV = {"MAX_BATCHED_JOBS_ITERATIONS": "4"}
+# the session's test credentials (shared with users' tests: burst_client.testing)
+aws_credentials = testing.aws_credentials
 
 
 @dataclass
@@ -79,34 +80,14 @@ class LocalStack:
         return job_rows(self.clients("dynamodb"), self.client.stack.tasks_table, job.job_id)
 
 
-@pytest.fixture(scope="session")
-def aws_credentials() -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in [*CREDENTIALS, "AWS_PROFILE", "AWS_ENDPOINT_URL"]}
-    os.environ.update(CREDENTIALS)
-    os.environ.pop("AWS_PROFILE", None)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    yield
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
 def bring_up(
     log_dir: Path, *, concurrency: int | None = None, example: bool = True
 ) -> tuple[EndpointProcess, LocalStack]:
-    endpoint = EndpointProcess(free_port(), log_dir / "endpoint.log", concurrency=concurrency)
-    url = endpoint.start()
-    try:
-        deploy(PROJECT_ROOT, STAGE, ORG, endpoint_url=url, env=DEPLOY_ENV)
-        deploy(TESTBED, STAGE, ORG, endpoint_url=url)
-        if example:
-            deploy(EXAMPLE, STAGE, ORG, endpoint_url=url)
-    except BaseException:
-        endpoint.stop()
-        print((log_dir / "endpoint.log").read_text()[-3000:])
-        raise
+    """An endpoint with burst-compute (this checkout), the testbed and (``example``) mask-search deployed."""
+    services = [TESTBED, EXAMPLE] if example else [TESTBED]
+    endpoint, url = testing.bring_up(
+        log_dir, org=ORG, stage=STAGE, services=services, concurrency=concurrency, framework_env=DEPLOY_ENV
+    )
     return endpoint, LocalStack(url, BurstClient(ORG, STAGE, clients=Clients(endpoint_url=url)))
 
 

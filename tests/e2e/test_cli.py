@@ -321,3 +321,23 @@ def test_closed_pipe_and_ctrl_c_end_without_a_traceback(local: LocalStack):
     assert waiting.returncode == 130 and "Traceback" not in stderr
     assert "interrupted (a job keeps running: `burst cancel JOB_ID` stops it)" in stderr
     slow.cancel()
+
+
+def test_logs_of_a_failed_and_a_chosen_batch(local: LocalStack):
+    job = local.testbed_job(0, 30, 10, tolerated_percentage_failure=50, job_parameters={"failBatches": [1]})
+    assert job.wait(timeout=120).state == "succeeded"
+    failed = burst(local, "logs", job.job_id, *stack_args())  # the failed batches by default
+    assert failed.returncode == 0, failed.stderr
+    lines = failed.stdout.splitlines()
+    assert lines[0].startswith(f"== batch 1: /aws/lambda/{local.worker()} ")
+    assert any(line.endswith("[ERROR] ValueError: injected failure in batch 1") for line in lines), failed.stdout
+    assert any(line.endswith("Traceback (most recent call last):") for line in lines)
+    chosen = burst(local, "logs", job.job_id, "--batch", "2", *stack_args("--json"))
+    document = json.loads(chosen.stdout)
+    (batch,) = document["batches"]
+    assert batch["batchId"] == 2 and batch["complete"]
+    messages = [line["message"] for line in batch["lines"]]
+    assert f"testbed worker: job {job.job_id} batch 2 attempt 0" in messages
+    assert messages[0].startswith("START RequestId: ") and messages[-1].startswith("REPORT RequestId: ")
+    unknown = burst(local, "logs", job.job_id, "--batch", "99", *stack_args())
+    assert unknown.returncode == 5 and "batch 99" in unknown.stderr and "Traceback" not in unknown.stderr

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import struct
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,7 @@ def test_every_export_is_org_prefixed(prod_package: Package):
         "ExpressJobLifecycleStateMachine",
         "DispatchLambdaFunction",
         "MonitorLambdaFunction",
+        "HelpersLayer",
     ]:
         assert outputs[key]["Export"]["Name"] == f"{PREFIX}-{key}"
     for key, output in outputs.items():
@@ -329,3 +332,47 @@ def test_native_dependencies_are_built_for_lambda_arm64_python312(prod_package: 
             assert header[:4] == b"\x7fELF"
             (machine,) = struct.unpack("<H", header[18:20])
             assert machine == ELF_MACHINE_AARCH64, name
+
+
+# -- the helpers layer ------------------------------------------------------------------------------------
+# What the Lambda Python runtime provides besides the standard library: boto3 and its dependencies
+# (https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html#python-sdk-included)
+LAMBDA_RUNTIME_PACKAGES = ["boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"]
+
+
+def test_helpers_layer_holds_burst_core_for_python312_arm64(prod_package: Package):
+    layer = props(prod_package, "HelpersLambdaLayer")
+    assert layer["LayerName"] == f"{PREFIX}-helpers"
+    assert (layer["CompatibleRuntimes"], layer["CompatibleArchitectures"]) == (["python3.12"], ["arm64"])
+    assert prod_package.template["Outputs"]["HelpersLayer"]["Value"] == {"Ref": "HelpersLambdaLayer"}
+    with zipfile.ZipFile(prod_package.directory / "helpers.zip") as archive:
+        names = sorted(archive.namelist())
+    # Lambda puts the layer's python/ on sys.path; only sources, no bytecode of this machine
+    assert names == sorted(f"python/burst_core/{path.name}" for path in (ROOT / "burst_core").glob("*.py"))
+
+
+def test_helpers_layer_needs_only_what_the_lambda_runtime_provides(prod_package: Package, tmp_path: Path):
+    """burst_core.worker and burst_core.combiner import with the layer, the standard library and boto3 alone."""
+    opt = tmp_path / "opt"
+    with zipfile.ZipFile(prod_package.directory / "helpers.zip") as archive:
+        archive.extractall(opt)
+    runtime = tmp_path / "runtime"  # the runtime's own libraries: boto3 and its dependencies, nothing else
+    runtime.mkdir()
+    for name in LAMBDA_RUNTIME_PACKAGES:
+        found = importlib.util.find_spec(name)
+        assert found is not None and found.origin is not None, name
+        source = Path(found.origin)
+        source = source.parent if source.name == "__init__.py" else source
+        (runtime / source.name).symlink_to(source)
+    script = (
+        "import sys, json\n"
+        f"sys.path[:0] = [{str(opt / 'python')!r}, {str(runtime)!r}]\n"
+        "import burst_core.worker, burst_core.combiner\n"
+        "print(json.dumps(sorted({name.split('.')[0] for name in sys.modules})))\n"
+    )
+    # -I: no environment, no user site-packages; -S: not even the interpreter's site-packages
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    imported = set(json.loads(result.stdout)) - set(sys.stdlib_module_names) - {"__main__"}
+    assert imported <= {"burst_core", *LAMBDA_RUNTIME_PACKAGES}, imported
+    assert "burst_core" in imported

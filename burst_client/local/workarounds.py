@@ -56,7 +56,7 @@ from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.responses import DynamoHandler
 from moto.iam.models import get_account_id_from
 from moto.stepfunctions import responses
-from moto.stepfunctions.exceptions import ResourceNotFound
+from moto.stepfunctions.exceptions import InvalidToken, ResourceNotFound
 from moto.stepfunctions.models import StateMachine
 from moto.stepfunctions.parser import utils as parser_utils
 from moto.stepfunctions.parser.api import (
@@ -2047,7 +2047,10 @@ def _apply_execution_history_pages() -> Undo:
             events.reverse()
         size = min(int(self._get_param("maxResults") or HISTORY_DEFAULT_PAGE), HISTORY_MAX_PAGE)
         token = self._get_param("nextToken")
-        start = int(json.loads(base64.b64decode(token))["offset"]) if token else 0
+        try:
+            start = int(json.loads(base64.b64decode(token, validate=True))["offset"]) if token else 0
+        except (ValueError, TypeError, KeyError):  # binascii.Error and JSONDecodeError are ValueErrors
+            raise InvalidToken(repr(token)) from None
         history["events"] = events[start : start + size]
         history.pop("nextToken", None)
         if start + size < len(events):

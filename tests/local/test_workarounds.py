@@ -2094,6 +2094,8 @@ def test_execution_history_is_paged_and_reversed(sfn: Any) -> None:
         assert [event["type"] for event in newest["events"]][:2] == ["ExecutionSucceeded", "PassStateExited"]
         assert len(newest["events"]) == 5 and "nextToken" in newest
         pages = list(sfn.get_paginator("get_execution_history").paginate(executionArn=arn))
+        with pytest.raises(sfn.exceptions.InvalidToken):
+            sfn.get_execution_history(executionArn=arn, nextToken="not-a-token")
     assert [len(page["events"]) for page in pages] == [100, 22]  # AWS's default page of 100 events
     ids = [int(event["id"]) for page in pages for event in page["events"]]
     assert ids == list(range(1, 123))

@@ -340,10 +340,10 @@ def test_native_dependencies_are_built_for_lambda_arm64_python312(prod_package: 
 LAMBDA_RUNTIME_PACKAGES = ["boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"]
 
 
-def test_helpers_layer_holds_burst_core_for_python312_arm64(prod_package: Package):
+def test_helpers_layer_holds_burst_core_for_python312_on_both_architectures(prod_package: Package):
     layer = props(prod_package, "HelpersLambdaLayer")
     assert layer["LayerName"] == f"{PREFIX}-helpers"
-    assert (layer["CompatibleRuntimes"], layer["CompatibleArchitectures"]) == (["python3.12"], ["arm64"])
+    assert (layer["CompatibleRuntimes"], layer["CompatibleArchitectures"]) == (["python3.12"], ["x86_64", "arm64"])
     assert prod_package.template["Outputs"]["HelpersLayer"]["Value"] == {"Ref": "HelpersLambdaLayer"}
     with zipfile.ZipFile(prod_package.directory / "helpers.zip") as archive:
         names = sorted(archive.namelist())

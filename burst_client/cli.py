@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError as BotoClientError
 
 from burst_client import cost, timeline
 from burst_client.aws import Clients
-from burst_client.errors import ClientError, DispatchRejected, JobWaitTimeout, LogsNotFound
+from burst_client.errors import BatchNotFound, ClientError, DispatchRejected, JobWaitTimeout, LogsNotFound
 from burst_client.local import add_local_subcommands
 from burst_client.logs import BatchLogs, batch_logs, failed_batch_ids
 from burst_client.scaffold import add_init_command
@@ -297,6 +297,9 @@ def _follow(args: argparse.Namespace, job: Job, extra: dict[str, Any] | None = N
         status = job.wait(wait.pop("timeout", None), progress=not quiet and not _json(args) and sys.stderr.isatty())
     except JobWaitTimeout as exc:
         print(f"burst: {exc}", file=sys.stderr)
+        if _json(args):  # the document still says which job, and how far it got
+            document = job.status().as_dict()
+            print(json.dumps({**extra, "status": document} if extra is not None else document))
         return Exit.STILL_RUNNING
     return _report(args, job, status, extra)
 
@@ -496,7 +499,10 @@ def _batch_logs_document(found: BatchLogs) -> dict[str, Any]:
 
 def cmd_logs(args: argparse.Namespace) -> int:
     job = _client(args).job(args.job_id)
+    if args.limit < 1:
+        raise UsageError(f"--limit: expected a positive integer, got {args.limit}")
     batch_ids = list(args.batch or [])
+    failed: list[int] = []
     if not batch_ids or args.failed:
         failed = failed_batch_ids(job)
         if len(failed) > args.limit and not _json(args):
@@ -510,15 +516,20 @@ def cmd_logs(args: argparse.Namespace) -> int:
     for batch_id in batch_ids:
         try:
             found.append(batch_logs(job, batch_id))
-        except LogsNotFound as exc:  # one batch without logs does not hide the others'
+        except (LogsNotFound, BatchNotFound) as exc:  # one batch without logs does not hide the others'
             if len(batch_ids) == 1:
                 raise
             missing.append({"batchId": batch_id, "reason": str(exc)})
     if _json(args):
-        print(
-            json.dumps({"jobId": job.job_id, "batches": [_batch_logs_document(f) for f in found], "missing": missing})
-        )
-        return Exit.OK
+        document = {
+            "jobId": job.job_id,
+            "failedCount": len(failed),
+            "truncated": len(failed) > args.limit,
+            "batches": [_batch_logs_document(f) for f in found],
+            "missing": missing,
+        }
+        print(json.dumps(document))
+        return Exit.OK if found else Exit.ERROR
     for logs in found:
         print(f"== batch {logs.batch_id}: {logs.log_group} {logs.log_stream} (request {logs.request_id})")
         for line in logs.lines:
@@ -527,7 +538,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
             print("(no REPORT line yet: the invocation is running, or its last lines are not ingested yet)")
     for gap in missing:
         print(f"== batch {gap['batchId']}: {gap['reason']}")
-    return Exit.OK
+    return Exit.OK if found else Exit.ERROR
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:

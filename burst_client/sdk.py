@@ -366,12 +366,15 @@ class Job:
             if not isinstance(output, dict):
                 return {"jobId": self.job_id, "status": SUCCEEDED, "summary": None, "result": output}
         elif execution["status"] == "FAILED" and execution.get("error") in FAILED_AFTER_COMBINING:
+            result = self._combine_error_result()
+            if result is None:  # not found in the history's last events
+                return None
             summary = self.summary()
             output = {
                 "jobId": self.job_id,
                 "status": summary["status"] if summary else None,
                 "summary": summary,
-                "result": self._combine_error_result(),
+                "result": result,
             }
         else:
             return None

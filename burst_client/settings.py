@@ -30,8 +30,9 @@ from burst_client.errors import ClientError
 ENV_CONFIG = "BURST_CONFIG"
 ENV = {"org": "BURST_ORG", "stage": "BURST_STAGE", "region": "BURST_REGION", "profile": "BURST_PROFILE"}
 DEFAULTS: dict[str, str | None] = {"org": "janelia", "stage": "dev", "region": None, "profile": None}
-# what an org or stage may be: it names a CloudFormation stack and every resource in it
-NAME_PATTERN = r"[A-Za-z][A-Za-z0-9-]*"
+# what an org or stage may be: it names a CloudFormation stack and every resource in it, the S3 bucket
+# included, whose name must be lowercase
+NAME_PATTERN = r"[a-z][a-z0-9-]*"
 
 
 class ConfigError(ClientError):
@@ -107,8 +108,8 @@ def resolve(flags: Mapping[str, str | None], env: Mapping[str, str] | None = Non
     for key in ("org", "stage"):
         if not re.fullmatch(NAME_PATTERN, str(values[key])):
             raise ConfigError(
-                f"{key} {values[key]!r} (from {sources[key]}) is not a valid name: expected letters, digits "
-                "and hyphens, starting with a letter"
+                f"{key} {values[key]!r} (from {sources[key]}) is not a valid name: expected lowercase "
+                "letters, digits and hyphens, starting with a letter"
             )
     return Settings(
         org=str(values["org"]),

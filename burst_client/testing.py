@@ -57,7 +57,9 @@ from burst_client.sdk import BurstClient, Job
 
 #: A checkout of burst-compute to deploy the framework from.
 FRAMEWORK_DIR_ENV = "BURST_COMPUTE_DIR"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+CREDENTIALS = {
+    key: LOCAL_CREDENTIALS[key] for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+}
 REGION = LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"]
 DEFAULT_ORG, DEFAULT_STAGE = "janelia", "test"
 DEPLOY_TIMEOUT_SECONDS = 600

@@ -461,7 +461,10 @@ def add_local_subcommands(subparsers: Any) -> argparse.ArgumentParser:
         default=DEFAULT_IDLE_TIMEOUT_SECONDS,
         help=f"seconds an idle worker stays warm (default {DEFAULT_IDLE_TIMEOUT_SECONDS:.0f})",
     )
-    up.add_argument("--region", default=DEFAULT_REGION, help=f"region of unsigned requests (default {DEFAULT_REGION})")
+    # SUPPRESS: `burst --region R local up` keeps the R given before the command
+    up.add_argument(
+        "--region", default=argparse.SUPPRESS, help=f"region of unsigned requests (default {DEFAULT_REGION})"
+    )
     up.add_argument("-v", "--verbose", action="store_true", help="log every request and worker start")
     up.set_defaults(func=run_up)
     return up
@@ -479,7 +482,7 @@ def run_up(args: argparse.Namespace) -> int:
             port=args.port,
             concurrency=concurrency,
             max_processes=args.max_processes,
-            region=args.region,
+            region=getattr(args, "region", None) or DEFAULT_REGION,
             idle_timeout=args.idle_timeout,
         )
     except LocalEndpointError as exc:

@@ -154,6 +154,10 @@ def test_cancel_mid_run_stops_new_batches(local: LocalStack):
     deadline = time.monotonic() + 60
     while not local.invocations(job) and time.monotonic() < deadline:
         time.sleep(0.5)
+    gave_up = burst(local, "wait", job.job_id, *stack_args("--timeout", "0.1", "--json"))
+    assert gave_up.returncode == 6 and json.loads(gave_up.stdout)["state"] == "running"  # still one document
+    limit = burst(local, "logs", job.job_id, *stack_args("--limit", "0"))
+    assert limit.returncode == 2 and "--limit: expected a positive integer, got 0" in limit.stderr
     cancel = burst(local, "cancel", job.job_id, *stack_args())
     assert cancel.returncode == 0, cancel.stderr
     wait = burst(local, "wait", job.job_id, *stack_args("--quiet"))

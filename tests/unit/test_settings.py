@@ -61,9 +61,15 @@ def test_a_bad_config_file_is_named(tmp_path: Path, body: str, message: str) -> 
         resolve({}, {"BURST_CONFIG": str(config)})
 
 
-def test_a_bad_name_says_where_it_came_from(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"org 'my org' \(from BURST_ORG\) is not a valid name"):
-        resolve({}, {"XDG_CONFIG_HOME": str(tmp_path), "BURST_ORG": "my org"})
+@pytest.mark.parametrize("org", ["my org", "MyOrg"])  # uppercase cannot name the stack's S3 bucket
+def test_a_bad_name_says_where_it_came_from(tmp_path: Path, org: str) -> None:
+    with pytest.raises(ConfigError, match=rf"org '{org}' \(from BURST_ORG\) is not a valid name: expected lowercase"):
+        resolve({}, {"XDG_CONFIG_HOME": str(tmp_path), "BURST_ORG": org})
+
+
+def test_the_region_before_local_up_is_kept() -> None:
+    assert build_parser().parse_args(["--region", "eu-west-1", "local", "up"]).region == "eu-west-1"
+    assert not hasattr(build_parser().parse_args(["local", "up"]), "region")  # run_up: us-east-1
 
 
 @pytest.mark.parametrize(

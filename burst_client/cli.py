@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError as BotoClientError
 
 from burst_client import cost, timeline
 from burst_client.aws import Clients
-from burst_client.errors import BatchNotFound, ClientError, DispatchRejected, JobWaitTimeout, LogsNotFound
+from burst_client.errors import BatchNotFound, BurstClientError, DispatchRejected, JobWaitTimeout, LogsNotFound
 from burst_client.local import add_local_subcommands
 from burst_client.logs import BatchLogs, batch_logs, failed_batch_ids
 from burst_client.scaffold import add_init_command
@@ -625,7 +625,7 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     except ConfigError as exc:  # a bad --org/--stage, or a bad value in BURST_* or the config file
         print(f"burst: error: {exc}", file=sys.stderr)
         return Exit.USAGE
-    except (ClientError, BurstError) as exc:  # BurstError: the shared burst_core code (e.g. a refused row query)
+    except (BurstClientError, BurstError) as exc:  # BurstError: the shared burst_core code (e.g. a refused row query)
         print(f"burst: error: {exc}", file=sys.stderr)
         return Exit.ERROR
     except BotoClientError as exc:

@@ -53,7 +53,7 @@ from botocore.exceptions import BotoCoreError
 from botocore.exceptions import ClientError as BotoClientError
 
 from burst_client.aws import translated_errors
-from burst_client.errors import ClientError
+from burst_client.errors import BurstClientError
 from burst_client.timeline import StateRun, execution_history, job_rows, parse_time, state_runs
 from burst_core import config
 from burst_core.exceptions import InvalidWorkerOutput
@@ -116,7 +116,7 @@ _DYNAMIC_FUNCTIONS = {"workerFunctionName": WORKER, "combinerFunctionName": COMB
 _ROW_WRITES = ("dynamodb:putItem", "dynamodb:updateItem")
 
 
-class CostError(ClientError):
+class CostError(BurstClientError):
     """The cost cannot be computed (the message says why)."""
 
 
@@ -1031,7 +1031,7 @@ def _memory_of(lambda_client: Any, function: str, fallback: int, notes: list[str
     try:
         with translated_errors():
             return int(lambda_client.get_function_configuration(FunctionName=function)["MemorySize"])
-    except (BotoClientError, BotoCoreError, ClientError, KeyError, ValueError) as exc:
+    except (BotoClientError, BotoCoreError, BurstClientError, KeyError, ValueError) as exc:
         notes.append(f"memory of {label} unknown ({exc.__class__.__name__}): {fallback} MB assumed")
         return fallback
 

@@ -18,7 +18,7 @@ from typing import Any
 from burst_client.aws import Clients
 from burst_client.deploy import PROJECT_ROOT, deploy
 from burst_client.endpoint_process import EndpointProcess
-from burst_client.errors import ClientError
+from burst_client.errors import BurstClientError
 from burst_client.sdk import BurstClient
 
 EXAMPLE = PROJECT_ROOT / "examples" / "mask-search"
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result = run(args)
-    except ClientError as exc:
+    except BurstClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from burst_client.errors import ClientError, ToolMissing
+from burst_client.errors import BurstClientError, ToolMissing
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_CREDENTIALS = {
@@ -20,7 +20,7 @@ LOCAL_CREDENTIALS = {
 }
 
 
-class DeployFailed(ClientError):
+class DeployFailed(BurstClientError):
     """`sls` exited with an error."""
 
 

@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from burst_client.errors import ClientError, EndpointUnreachable
+from burst_client.errors import BurstClientError, EndpointUnreachable
 
 HOST = "127.0.0.1"
 
 
-class PortTaken(ClientError):
+class PortTaken(BurstClientError):
     """The port the endpoint should listen on is in use."""
 
 

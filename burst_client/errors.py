@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 
-class ClientError(Exception):
-    """Root of every error the burst client raises."""
+class BurstClientError(Exception):
+    """Root of every error the burst client raises (botocore's own ClientError is a different class)."""
 
 
-class StackNotDeployed(ClientError):
+class StackNotDeployed(BurstClientError):
     """The burst-compute stack of this org/stage/region is not deployed."""
 
 
-class JobNotFound(ClientError):
+class JobNotFound(BurstClientError):
     """No job with this id in the stack."""
 
 
-class CredentialsMissing(ClientError):
+class CredentialsMissing(BurstClientError):
     """No AWS credentials were found."""
 
 
-class EndpointUnreachable(ClientError):
+class EndpointUnreachable(BurstClientError):
     """The AWS endpoint (or the local endpoint) did not answer."""
 
 
-class DispatchRejected(ClientError):
+class DispatchRejected(BurstClientError):
     """The dispatch function refused the job (its message names the field)."""
 
     def __init__(self, error_type: str, message: str) -> None:
@@ -32,21 +32,21 @@ class DispatchRejected(ClientError):
         self.message = message
 
 
-class InvalidResults(ClientError):
+class InvalidResults(BurstClientError):
     """A batch's recorded output cannot be read as results (the message names the batch)."""
 
 
-class JobWaitTimeout(ClientError):
+class JobWaitTimeout(BurstClientError):
     """wait() gave up before the job ended."""
 
 
-class ToolMissing(ClientError):
+class ToolMissing(BurstClientError):
     """A program the command needs (npx, node) is not installed."""
 
 
-class BatchNotFound(ClientError):
+class BatchNotFound(BurstClientError):
     """The job has no batch of this id, or no row for it (it has not run): the message says which."""
 
 
-class LogsNotFound(ClientError):
+class LogsNotFound(BurstClientError):
     """A batch's worker log lines cannot be found in CloudWatch Logs (the message says why and where to look)."""

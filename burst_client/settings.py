@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from burst_client.errors import ClientError
+from burst_client.errors import BurstClientError
 
 ENV_CONFIG = "BURST_CONFIG"
 ENV = {"org": "BURST_ORG", "stage": "BURST_STAGE", "region": "BURST_REGION", "profile": "BURST_PROFILE"}
@@ -35,7 +35,7 @@ DEFAULTS: dict[str, str | None] = {"org": "janelia", "stage": "dev", "region": N
 NAME_PATTERN = r"[a-z][a-z0-9-]*"
 
 
-class ConfigError(ClientError):
+class ConfigError(BurstClientError):
     """The config file cannot be read, or holds an unknown key or a value of the wrong type."""
 
 

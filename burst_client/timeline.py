@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from botocore.exceptions import ClientError as BotoClientError
 
 from burst_client.aws import translated_errors
-from burst_client.errors import ClientError, JobNotFound
+from burst_client.errors import BurstClientError, JobNotFound
 from burst_core.persistence import BatchStatus, decode_record, query_rows
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ _EXECUTION_END = {
 _REDRIVE_SKEW_SECS = 1.0
 
 
-class TimelineError(ClientError):
+class TimelineError(BurstClientError):
     """The timeline cannot be built or drawn (the message says why)."""
 
 

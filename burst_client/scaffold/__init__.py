@@ -20,7 +20,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from burst_client.errors import ClientError
+from burst_client.errors import BurstClientError
 
 #: The osls (Serverless Framework v3) the service pins: the version burst-compute itself is deployed with
 #: (its package.json and package-lock.json; tests/scaffold checks they agree).
@@ -36,7 +36,7 @@ TEMPLATE_SUFFIX = ".tmpl"
 RESERVED_PACKAGES = {"burst_core", "burst_client", "tests", "plugins", "node_modules", "conftest"}
 
 
-class ScaffoldError(ClientError):
+class ScaffoldError(BurstClientError):
     """The service cannot be created as asked (the message says why)."""
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_interfaces_doc import EXAMPLES
+from tests.support import EXAMPLES
 
 from .conftest import STAGE, LocalStack
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from burst_client.endpoint_process import free_port
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 pytestmark = pytest.mark.e2e
 

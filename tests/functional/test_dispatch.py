@@ -10,7 +10,7 @@ from burst_core.exceptions import ConfigurationError, InvalidJobInput, JobStartF
 from burst_core.job import parse_timestamp
 from burst_core.orchestration import STANDARD_MAX_ATTEMPTS, ExecutionType, retry_policy
 from handlers import dispatch as dispatch_handler
-from tests.unit.test_interfaces_doc import EXAMPLES as DOC_EXAMPLES
+from tests.support import EXAMPLES as DOC_EXAMPLES
 
 from .conftest import BUCKET, COMBINER, PREFIX, SLOW_WORKER, TTL, WORKER
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from burst_client.demo import load_imaging
 from burst_core.combiner import Job
-from tests.unit.test_interfaces_doc import EXAMPLES, section
+from tests.support import EXAMPLES, section
 
 from .conftest import BUCKET, TABLE, TTL
 

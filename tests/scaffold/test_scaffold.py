@@ -14,7 +14,7 @@ import pytest
 from burst_client import testing
 from burst_client.deploy import sls_environment
 from burst_client.endpoint_process import EndpointProcess, free_port
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 from .conftest import ORG, SERVICE, Scaffold
 

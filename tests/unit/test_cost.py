@@ -22,8 +22,7 @@ from burst_client.cost import (
     workflow_paths,
 )
 from burst_core.orchestration import EXPRESS_MAX_WORKER_TIMEOUT_SECS, ExecutionType
-from tests.conftest import ROOT
-from tests.unit.test_timeline import JOB, History, deferred_row, job_input, row
+from tests.support import JOB, ROOT, History, deferred_row, job_input, row
 
 # prices.json (us-east-1): Lambda arm64 0.0000133334 per GB-s, 0.20 per 1M requests; Step Functions
 # 0.025 per 1,000 transitions, Express 1.00 per 1M requests and 0.06 per GB-hour; DynamoDB on-demand

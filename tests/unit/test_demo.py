@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from burst_client.demo import load_imaging, mask_of
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 
 def test_port_taken_is_one_clear_line():

@@ -17,13 +17,7 @@ from burst_core.job import STATE_PAYLOAD_LIMIT_BYTES, parse_job_request
 from burst_core.monitor import summarize
 from burst_core.persistence import BatchRecord, BatchStatus
 from burst_core.results import parse_row
-from tests.conftest import ROOT
-
-DOC = (ROOT / "docs" / "Interfaces.md").read_text()
-EXAMPLES: dict[str, Any] = {
-    name: json.loads(body)
-    for name, body in re.findall(r"<!-- example: ([\w-]+) -->\n```json\n(.*?)\n```", DOC, flags=re.S)
-}
+from tests.support import DOC, EXAMPLES, ROOT, section
 
 
 def lifecycle_states() -> dict[str, Any]:
@@ -256,15 +250,6 @@ def number(text: str) -> int:
 def interval(text: str) -> tuple[int, int]:
     first, next_ = re.fullmatch(r"`?\[([\d,]+), ([\d,]+)\)`?", text).groups()  # type: ignore[union-attr]
     return number(first), number(next_)
-
-
-def section(*titles: str) -> str:
-    """The text under the last heading of ``titles`` (each found after the one before), to the next heading."""
-    start = 0
-    for title in titles:
-        start = DOC.index(f"\n{title}\n", start)
-    end = DOC.find("\n#", start + len(titles[-1]) + 2)
-    return DOC[start : end if end != -1 else len(DOC)]
 
 
 def test_every_table_is_found():

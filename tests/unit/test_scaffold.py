@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from burst_client.scaffold import OSLS_VERSION, ScaffoldError, add_init_command, init_service
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 EXPECTED_FILES = {
     ".gitignore",

@@ -8,7 +8,7 @@ import pytest
 
 from burst_client import testing
 from burst_client.errors import ToolMissing
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 
 def test_the_framework_comes_from_this_checkout_by_default(monkeypatch: pytest.MonkeyPatch):

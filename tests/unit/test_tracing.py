@@ -4,7 +4,7 @@ import sys
 import pytest
 
 from burst_core import tracing
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 
 def imports_xray(env_value: str | None) -> bool:

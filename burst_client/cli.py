@@ -8,7 +8,6 @@ everything at the local endpoint (`burst local up`).
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import importlib.util
 import json
 import os
@@ -22,7 +21,7 @@ from typing import Any, TextIO
 from botocore.exceptions import BotoCoreError
 from botocore.exceptions import ClientError as BotoClientError
 
-from burst_client import cost, timeline
+from burst_client import cost, timeline, version
 from burst_client.aws import Clients
 from burst_client.errors import BatchNotFound, BurstClientError, DispatchRejected, JobWaitTimeout, LogsNotFound
 from burst_client.local import add_local_subcommands
@@ -130,18 +129,11 @@ def _global_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version("burst-compute")
-    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
-        return "unknown (not installed)"
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="burst", description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--version", action="version", version=f"burst {_version()}")
+    parser.add_argument("--version", action="version", version=f"burst {version()}")
     _global_options(parser)
     common = argparse.ArgumentParser(add_help=False)
     _global_options(common)
@@ -239,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("config", "the org, stage, region and profile in use, and where each comes from", cmd_config)
 
-    add_init_command(sub)
+    add_init_command(sub, parents=[common])
 
     local = sub.add_parser("local", help="the local AWS endpoint", description="The local AWS endpoint.")
     add_local_subcommands(local.add_subparsers(dest="local_command", required=True, metavar="COMMAND"))

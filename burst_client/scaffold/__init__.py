@@ -6,45 +6,61 @@ missing burst-compute stack clearly), a unit test and a test that runs a whole j
 (burst_client.testing). The templates are this package's data (``template/``): ``__package__`` becomes the
 service's Python package, ``*.tmpl`` files lose that suffix (they are no Python of this package), ``gitignore``
 becomes ``.gitignore``, and ``{{service}}``, ``{{package}}``, ``{{org}}``, ``{{osls_version}}`` and
-``{{burst_version}}`` are replaced.
+``{{burst_version}}`` (the version ``requirements-dev.txt`` pins burst-compute to) are replaced.
+
+`burst init` follows the CLI's conventions: the org is ``--org``, else ``BURST_ORG``, else the config file
+(:func:`burst_client.settings.resolve`), and ``--json`` (before or after ``init``) prints one JSON document.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
+import json
 import keyword
 import re
 import sys
+from collections.abc import Sequence
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from burst_client import version
 from burst_client.errors import BurstClientError
+from burst_client.settings import DEFAULTS, ConfigError, resolve
 
 #: The osls (Serverless Framework v3) the service pins: the version burst-compute itself is deployed with
 #: (its package.json and package-lock.json; tests/scaffold checks they agree).
 OSLS_VERSION = "4.3.1"
-DEFAULT_ORG = "janelia"
+DEFAULT_ORG = str(DEFAULTS["org"])  # the CLI's default org (init_service's)
 EXIT_OK, EXIT_USAGE = 0, 2
 # lowercase letters and digits, words joined by single hyphens: valid in Lambda, IAM, S3 and CloudFormation names
 NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-# Lambda function names are at most 64 characters: <org>-<service>-<stage>-combiner must fit with a short stage
+# Lambda function and IAM role names are at most 64 characters: <org>-<service>-<stage>-combiner and
+# <org>-<service>-<stage>-<region>-combiner must fit with a short stage (the service's plugin checks them)
 MAX_NAME_LENGTH = 30
 PACKAGE_DIR = "__package__"
 TEMPLATE_SUFFIX = ".tmpl"
 RESERVED_PACKAGES = {"burst_core", "burst_client", "tests", "plugins", "node_modules", "conftest"}
+# a PEP 440 version's epoch and release segment ("1!2.0", "0.1.0"), at its start
+RELEASE = re.compile(r"(?:\d+!)?(\d+(?:\.\d+)*)")
 
 
 class ScaffoldError(BurstClientError):
     """The service cannot be created as asked (the message says why)."""
 
 
-def _burst_version() -> str:
-    try:
-        return importlib.metadata.version("burst-compute")
-    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
-        return "0.1.0"
+def compatible_version(installed: str) -> str:
+    """The version to pin burst-compute to with ``~=`` (compatible release), from ``installed`` (a PEP 440
+    version): without its local part, which ``~=`` does not allow (``0.1.0+g1234`` -> ``0.1.0``), and with
+    at least two release numbers, which ``~=`` needs (``0+unknown`` -> ``0.0``). Pre-, post- and
+    development-release parts are kept, so the version installed still satisfies the pin."""
+    public = installed.strip().split("+", 1)[0]
+    match = RELEASE.match(public)
+    if match is None:
+        raise ScaffoldError(f"burst-compute's version {installed!r} is not a PEP 440 version: reinstall it")
+    if "." not in match.group(1):
+        return f"{match.group()}.0{public[match.end() :]}"
+    return public
 
 
 def check_name(value: str, what: str, hint: str = "") -> str:
@@ -92,15 +108,19 @@ def render(text: str, values: dict[str, str]) -> str:
     return text
 
 
+def service_name(directory: Path, name: str | None = None) -> str:
+    """The service's name: ``name``, else ``directory``'s (ScaffoldError if it is no valid name)."""
+    if name:
+        return check_name(name, "service name")
+    return check_name(directory.resolve().name, "service name", ", taken from the directory: pass --name")
+
+
 def init_service(
     directory: Path, *, name: str | None = None, org: str = DEFAULT_ORG, force: bool = False
 ) -> list[Path]:
     """Write a new service into ``directory``; returns the files written. Refuses (ScaffoldError) a bad name or
     org, and a non-empty ``directory`` unless ``force``; never overwrites a file."""
-    if name:
-        service = check_name(name, "service name")
-    else:
-        service = check_name(directory.resolve().name, "service name", ", taken from the directory: pass --name")
+    service = service_name(directory, name)
     check_name(org, "org")
     package = package_name(service)
     if directory.exists() and not directory.is_dir():
@@ -115,7 +135,7 @@ def init_service(
         "package": package,
         "org": org,
         "osls_version": OSLS_VERSION,
-        "burst_version": _burst_version(),
+        "burst_version": compatible_version(version()),
     }
     planned = [(directory / _target(relative, package), source) for relative, source in _files(_template())]
     clashes = [path for path, _ in planned if path.exists() or path.is_symlink()]
@@ -152,27 +172,63 @@ def next_steps(directory: Path, service: str, count: int, org: str) -> str:
 
 
 def run_init(args: argparse.Namespace) -> int:
-    """The `burst init` command: returns the exit code (2 when the service cannot be created as asked)."""
-    org = getattr(args, "org", None) or DEFAULT_ORG
+    """The `burst init` command: returns the exit code (2 when the service cannot be created as asked).
+
+    ``args`` may lack ``org`` and ``json`` (the CLI's global options default to SUPPRESS): the org is then
+    BURST_ORG's, the config file's or the default, and the output text."""
     try:
-        written = init_service(args.directory, name=args.name, org=org, force=args.force)
-    except ScaffoldError as exc:
+        settings = resolve({"org": getattr(args, "org", None)})
+        org = check_name(settings.org, "org", f", from {settings.sources['org']}")
+        service = service_name(args.directory, args.name)
+        written = init_service(args.directory, name=service, org=org, force=args.force)
+    except (ConfigError, ScaffoldError) as exc:
         print(f"burst: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(next_steps(args.directory, args.name or args.directory.resolve().name, len(written), org), end="")
+    if getattr(args, "json", False):
+        document = {
+            "directory": str(args.directory.resolve()),
+            "service": service,
+            "package": package_name(service),
+            "org": org,
+            "files": [path.relative_to(args.directory).as_posix() for path in written],
+        }
+        print(json.dumps(document))
+    else:
+        print(next_steps(args.directory, service, len(written), org), end="")
     return EXIT_OK
 
 
 EPILOG = """\
 examples:
-  burst init my-search                         # service my-search, org janelia, in ./my-search
+  burst init my-search                         # service my-search, org janelia (or $BURST_ORG), in ./my-search
   burst init services/search --name mask-search --org myorg
+  burst init my-search --json                  # what was written, as one JSON document
 """
 
 
-def add_init_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+def own_options() -> argparse.ArgumentParser:
+    """The CLI's global options `burst init` uses, --org and --json, for a parser without the CLI's own
+    (their defaults are SUPPRESS, as the CLI's: a value given before `init` survives)."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--org",
+        default=argparse.SUPPRESS,
+        help=f"the org the service deploys with by default, as burst-compute ($BURST_ORG, the config file; "
+        f"{DEFAULT_ORG})",
+    )
+    options.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output: one JSON document"
+    )
+    return options
+
+
+def add_init_command(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    parents: Sequence[argparse.ArgumentParser] = (),
+) -> argparse.ArgumentParser:
     """Register `burst init` on ``subparsers`` (of the `burst` parser); returns its parser, whose ``func``
-    default is :func:`run_init`."""
+    default is :func:`run_init`. ``parents``: the parsers of the CLI's global options (which must include
+    --org and --json), as its other commands have; without them, :func:`own_options`."""
     description = "create a service of your own: a worker, a combiner, serverless.yml and tests"
     parser = subparsers.add_parser(
         "init",
@@ -180,15 +236,11 @@ def add_init_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
         description=description[0].upper() + description[1:] + ".",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=list(parents) or [own_options()],
     )
     parser.add_argument("directory", type=Path, metavar="DIR", help="where to create it (new or empty)")
     parser.add_argument(
         "--name", help="the service's name: lowercase letters, digits and hyphens (default: DIR's name)"
-    )
-    parser.add_argument(
-        "--org",
-        default=argparse.SUPPRESS,
-        help=f"the org the service deploys with by default, as burst-compute (default: {DEFAULT_ORG})",
     )
     parser.add_argument(
         "--force", action="store_true", help="write into a non-empty DIR (existing files are never overwritten)"

@@ -5,7 +5,9 @@
 //   know);
 // * checks, before osls reads burst-compute's outputs with ${cf:<org>-burst-compute-<stage>.<output>}, that
 //   burst-compute's stack is deployed (with the same org, stage and region) and has those outputs: a missing
-//   stack is one clear line instead of osls's bare 'Value not found at "cf" source'.
+//   stack is one clear line instead of osls's bare 'Value not found at "cf" source';
+// * refuses, before deploying, a function or IAM role name longer than AWS allows (a long org, service or
+//   stage), instead of CloudFormation failing halfway through the deployment.
 
 const OPTIONS = {
   org: {
@@ -19,6 +21,9 @@ const SUBCOMMANDS = { deploy: ['function', 'list'], invoke: ['local'], rollback:
 const FRAMEWORK_OUTPUTS = ['HelpersLayer', 'TasksTable', 'MapJobsInputsBucket'];
 // serverless.yml's default org: custom.org is `${opt:org, '<default>'}`
 const DEFAULT_ORG = /^\$\{opt:org,\s*['"]([^'"]+)['"]\s*\}$/;
+// the names AWS limits to 64 characters: Lambda's FunctionName and IAM's RoleName
+const NAME_PROPERTIES = { 'AWS::Lambda::Function': 'FunctionName', 'AWS::IAM::Role': 'RoleName' };
+const MAX_NAME_LENGTH = 64;
 
 // The AWS SDK osls itself uses (a dependency of osls, found from osls's own directory)
 function cloudFormation() {
@@ -42,6 +47,23 @@ class BurstCompute {
         for (const sub of SUBCOMMANDS[name]) command.commands[sub] = { options: OPTIONS };
       }
       this.commands[name] = command;
+    }
+    // once the template is complete (serverless.yml's resources merged in), before it is saved
+    this.hooks = { 'before:aws:package:finalize:saveServiceState': () => this.checkNames() };
+  }
+
+  checkNames() {
+    const template = this.serverless.service.provider.compiledCloudFormationTemplate || {};
+    for (const [logicalId, resource] of Object.entries(template.Resources || {})) {
+      const property = NAME_PROPERTIES[resource.Type];
+      const name = property && (resource.Properties || {})[property];
+      if (typeof name === 'string' && name.length > MAX_NAME_LENGTH) {
+        throw new this.serverless.classes.Error(
+          `${logicalId}'s ${property} ${name} is ${name.length} characters, AWS allows ${MAX_NAME_LENGTH}: ` +
+            'deploy with a shorter org or stage, or shorten the name in serverless.yml',
+          'BURST_NAME_TOO_LONG'
+        );
+      }
     }
   }
 

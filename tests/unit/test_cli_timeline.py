@@ -12,13 +12,16 @@ from typing import Any
 import pytest
 
 from burst_client import cli, timeline
+from burst_client.cli import common, diagnose, reports
 
 
 def test_timeline_without_matplotlib_writes_only_the_html(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     built = SimpleNamespace(as_dict=lambda: {"batches": 2})
-    monkeypatch.setattr(cli, "_client", lambda args: SimpleNamespace(job=lambda job_id: SimpleNamespace(job_id=job_id)))
+    monkeypatch.setattr(
+        common, "client", lambda args: SimpleNamespace(job=lambda job_id: SimpleNamespace(job_id=job_id))
+    )
     monkeypatch.setattr(timeline, "build_timeline", lambda job: built)
     monkeypatch.setattr(timeline, "render_html", lambda t, path: Path(path))
     drawn: list[Any] = []
@@ -29,12 +32,12 @@ def test_timeline_without_matplotlib_writes_only_the_html(
     )
     args = argparse.Namespace(job_id="j1", html=tmp_path / "t.html", png=None, json=True)
 
-    assert cli.cmd_timeline(args) == cli.Exit.OK
+    assert reports.cmd_timeline(args) == cli.Exit.OK
     assert drawn == []
     assert json.loads(capsys.readouterr().out) == {"html": str(tmp_path / "t.html"), "png": None, "batches": 2}
 
     args.png = tmp_path / "t.png"  # asked for explicitly: drawn (and render_png reports a missing matplotlib)
-    assert cli.cmd_timeline(args) == cli.Exit.OK
+    assert reports.cmd_timeline(args) == cli.Exit.OK
     assert drawn == [tmp_path / "t.png"]
 
 
@@ -46,7 +49,7 @@ def test_an_error_of_the_shared_core_is_one_line(
     def refused(args: argparse.Namespace) -> int:
         raise StorageError("job j: cannot query the tasks table t: AccessDenied")
 
-    monkeypatch.setattr(cli, "cmd_failures", refused)
+    monkeypatch.setattr(diagnose, "cmd_failures", refused)
     code = cli.main(["failures", "j", "--org", "o", "--stage", "s"])
     assert code == cli.Exit.ERROR
     assert capsys.readouterr().err == "burst: error: job j: cannot query the tasks table t: AccessDenied\n"

@@ -101,7 +101,7 @@ def _batch_logs_document(found: BatchLogs) -> dict[str, Any]:
 def cmd_logs(args: argparse.Namespace) -> int:
     job = common.client(args).job(args.job_id)
     if args.limit < 1:
-        raise common.UsageError(f"--limit: expected a positive common.integer, got {args.limit}")
+        raise common.UsageError(f"--limit: expected a positive integer, got {args.limit}")
     batch_ids = list(args.batch or [])
     failed: list[int] = []
     if not batch_ids or args.failed:

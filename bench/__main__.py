@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHMARKS = ["dispatch_bench", "results_bench", "endpoint_bench", "profile_overhead", "cost_bench"]
+BENCHMARKS = [
+    "dispatch_bench",
+    "results_bench",
+    "results_memory_bench",
+    "endpoint_bench",
+    "profile_overhead",
+    "cost_bench",
+]
 
 
 def main() -> None:

@@ -25,17 +25,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import RESULTS, write_result
+from bench.common import ORG, RESULTS, SERVICE, STAGE, run_bench_job, write_result
 from burst_client.aws import Clients
 from burst_client.deploy import PROJECT_ROOT, deploy
 from burst_client.endpoint_process import EndpointProcess, free_port
 from burst_client.sdk import BurstClient
 
-SERVICE = Path(__file__).resolve().parent / "service"
 sys.path.insert(0, str(SERVICE))
-from benchfns.work import spin  # noqa: E402
+from benchfns.work import spin
 
-ORG, STAGE = "janelia", "bench"
 BATCHES = 1000
 RUNS = 3  # each measure is the median of this many runs (all of them are reported)
 TARGET_SECS = 0.050
@@ -57,18 +55,7 @@ def run_job(client: BurstClient, worker: str, params: dict[str, Any]) -> dict[st
     runs on this machine's clock), so how often we poll for the end neither adds to it nor, by
     querying the tasks table, slows the job down much (every 2 s)."""
     started = datetime.now(UTC)
-    job = client.dispatch(
-        f"{ORG}-burst-bench-{STAGE}-{worker}",
-        f"{ORG}-burst-bench-{STAGE}-combiner",
-        0,
-        BATCHES,
-        batch_size=1,
-        max_parallelism=BATCHES,
-        job_parameters=params,
-    )
-    status = job.wait(timeout=3600, poll_interval=2.0)
-    execution = job.describe()
-    assert status.state == "succeeded" and status.done == BATCHES, status
+    execution = run_bench_job(client, worker, BATCHES, params).describe()
     return {
         "wallSecs": (execution["stopDate"] - started).total_seconds(),
         "executionSecs": (execution["stopDate"] - execution["startDate"]).total_seconds(),

@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import write_result
-from bench.endpoint_bench import BATCHES, ORG, SERVICE, STAGE, run_job
+from bench.common import ORG, SERVICE, STAGE, write_result
+from bench.endpoint_bench import BATCHES, run_job
 from burst_client.aws import Clients
 from burst_client.deploy import PROJECT_ROOT, deploy
 from burst_client.endpoint_process import EndpointProcess, free_port

@@ -2,7 +2,8 @@
 
 Both read the same 10,000 rows (about 1 KB of results each) from the local endpoint (moto's
 DynamoDB behind HTTP on 127.0.0.1) in the same run, with consistent reads and JSON parsing of each
-row's output. Job.results() queries `parallelism` key ranges of batch ids at the same time.
+row's output. Job.results() reads the rows page by page and fetches up to `parallelism` S3-stored
+results ahead (none here: every result is in its row).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from bench.common import write_result
 from burst_client.aws import Clients
 from burst_client.endpoint_process import EndpointProcess, free_port
 from burst_client.sdk import BurstClient, Job, Stack
-from burst_core.persistence import query_pages
+from burst_core.persistence import RESULT_ATTRIBUTES, TasksTable
 
 NUM_BATCHES = 10_000
 TABLE, BUCKET, JOB = "bench-tasks", "bench-results", "bench-job"
@@ -57,17 +58,8 @@ def _populate(dynamodb: Any) -> None:
 
 
 def _sequential(dynamodb: Any) -> int:
-    request: dict[str, Any] = {
-        "TableName": TABLE,
-        "KeyConditionExpression": "jobId = :j",
-        "ExpressionAttributeValues": {":j": {"S": JOB}},
-        "ConsistentRead": True,
-    }
-    return sum(
-        len(json.loads(item["output"]["S"])["results"])
-        for page in query_pages(dynamodb, request)
-        for item in page["Items"]
-    )
+    records = TasksTable(dynamodb, TABLE).records(JOB, attributes=RESULT_ATTRIBUTES)
+    return sum(len(json.loads(str(record.output))["results"]) for record in records)
 
 
 def run() -> dict[str, Any]:

@@ -39,7 +39,6 @@ Express and Standard billing, not how it applies to Map Runs: ``prices.json``, r
 from __future__ import annotations
 
 import copy
-import io
 import json
 import logging
 import math
@@ -64,8 +63,8 @@ from burst_core.orchestration import (
     retry_policy,
 )
 from burst_core.partition import plan_partition
-from burst_core.persistence import BatchRecord, BatchStatus, decode_record
-from burst_core.results import parse_row
+from burst_core.persistence import BatchRecord, BatchStatus, item_size
+from burst_core.results import results_location
 from burst_core.worker import fits_inline
 
 if TYPE_CHECKING:
@@ -531,40 +530,6 @@ def workflow_paths(definition: Mapping[str, Any], execution_type: ExecutionType 
         functions=functions,
         row_writes=frozenset(name for name, s in children.items() if _writes_row(s)),
     )
-
-
-# -- DynamoDB item size ------------------------------------------------------------------------------------
-def _number_size(text: str) -> int:
-    digits = text.lstrip("+-").replace(".", "").split("e")[0].split("E")[0].strip("0") or "0"
-    return math.ceil(len(digits) / 2) + 1
-
-
-def _value_size(value: Mapping[str, Any]) -> int:
-    (kind, inner), *_ = value.items()
-    if kind == "S":
-        return len(str(inner).encode())
-    if kind == "N":
-        return _number_size(str(inner))
-    if kind == "B":
-        return len(inner) if isinstance(inner, bytes | bytearray) else len(str(inner))
-    if kind in {"BOOL", "NULL"}:
-        return 1
-    if kind == "SS":
-        return sum(len(str(v).encode()) for v in inner)
-    if kind == "NS":
-        return sum(_number_size(str(v)) for v in inner)
-    if kind == "BS":
-        return sum(len(v) for v in inner)
-    if kind == "L":
-        return 3 + sum(1 + _value_size(v) for v in inner)
-    if kind == "M":
-        return 3 + sum(1 + len(k.encode()) + _value_size(v) for k, v in inner.items())
-    return len(json.dumps(inner))
-
-
-def item_size(item: Mapping[str, Any]) -> int:
-    """Bytes of a DynamoDB item (typed JSON), as DynamoDB sizes it: attribute names plus values."""
-    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
 
 
 _TEMPLATE_JOB_ID = "5f0c6d1e-1d2b-4c1e-9a57-2b8f0e6c1a44"
@@ -1059,25 +1024,16 @@ def _child_executions(sfn: Any, runs: Iterable[StateRun]) -> int | None:
     return total
 
 
-class _Unfetched:
-    """Stands in for S3 when a row is parsed for its cost: where the results are matters, not what they are."""
-
-    @staticmethod
-    def get_object(**_: Any) -> dict[str, Any]:
-        return {"Body": io.BytesIO(b"null")}
-
-
-def _results_in_s3(item: Mapping[str, Any]) -> bool:
-    """Whether a succeeded row's results were stored in S3 (by its worker), as parse_row reads the row."""
+def _results_in_s3(record: BatchRecord) -> bool:
+    """Whether a succeeded row's results were stored in S3 (by its worker), as results are read."""
     try:
-        return parse_row(dict(item), _Unfetched()).results_s3_uri is not None
+        return results_location(record) is not None
     except (InvalidWorkerOutput, KeyError, TypeError, ValueError):
         return False
 
 
 @dataclass(frozen=True)
 class _Row:
-    item: Mapping[str, Any]
     record: BatchRecord
     size: int
     times: tuple[float, float] | None
@@ -1114,9 +1070,8 @@ def actual(
     runs, info = state_runs(events)
     state = info.input or job.input
     every = []
-    for item in job_rows(clients("dynamodb"), stack.tasks_table, job.job_id):
-        record = decode_record(item)
-        every.append(_Row(item, record, item_size(item), _times(record)))
+    for record in job_rows(clients("dynamodb"), stack.tasks_table, job.job_id, attributes=None):
+        every.append(_Row(record, record.size, _times(record)))
     rows = every
     notes: list[str] = []
     if isinstance(state.get("redrive"), int) and state["redrive"] > 0 and info.started is not None:
@@ -1151,7 +1106,7 @@ def actual(
     invoked = status_of[BatchStatus.SUCCEEDED] + failed
     untimed = sum(1 for r in rows if r.times is None)
     later_attempts = sum(r.record.attempt or 0 for r in rows)
-    in_s3 = sum(1 for r in rows if r.record.status is BatchStatus.SUCCEEDED and _results_in_s3(r.item))
+    in_s3 = sum(1 for r in rows if r.record.status is BatchStatus.SUCCEEDED and _results_in_s3(r.record))
 
     out = _Builder(prices)
     requests: Counter[str] = Counter({WORKER: invoked, "dispatch": 1})
@@ -1211,7 +1166,7 @@ def actual(
         )
         gb_seconds = 0.0
         for r in rows:
-            output = r.item.get("output", {}).get("S", "") if r.record.status is BatchStatus.SUCCEEDED else ""
+            output = (r.record.output or "") if r.record.status is BatchStatus.SUCCEEDED else ""
             chunks = billing.chunks(size, input_bytes + len(str(output).encode()))
             lasted = (r.times[1] - r.times[0]) * 1000 + express_overhead_ms if r.times is not None else 0.0
             gb_seconds += billing.gb_seconds(lasted, chunks)

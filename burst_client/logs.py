@@ -6,7 +6,7 @@ log group, from ``START RequestId: <id> Version: ...`` to ``REPORT RequestId: <i
 its worker's invocation (``requestId``; for a failed batch, Lambda's error payload in ``cause`` carries it),
 and bounds it in time (``startedAt``..``endedAt``). So:
 
-1. the row, from the tasks table (:meth:`burst_core.persistence.TasksTable.records`);
+1. the row, from the tasks table (:meth:`burst_core.persistence.TasksTable.record`);
 2. the worker's log group: ``/aws/lambda/<workerFunctionName>`` of the job's input, unless the function's
    LoggingConfig names another;
 3. ``FilterLogEvents`` over the row's time window (padded by :data:`WINDOW_PAD`), for events holding the
@@ -169,13 +169,13 @@ class _Finder:
             )
         table = TasksTable(self.job.client.clients("dynamodb"), self.job.client.stack.tasks_table)
         with translated_errors():
-            found = list(table.records(self.job.job_id, self.batch_id, self.batch_id))
-        if not found:
+            found = table.record(self.job.job_id, self.batch_id)
+        if found is None:
             raise BatchNotFound(
                 f"{self.what} has no row: it has not run (yet), or never started (past the job's deadline, or "
                 f"stopped by its failure tolerance)"
             )
-        return found[0]
+        return found
 
     def window(self, record: BatchRecord) -> tuple[datetime, datetime]:
         try:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -32,8 +31,10 @@ from burst_core.dispatch import latest_execution
 from burst_core.exceptions import InvalidWorkerOutput
 from burst_core.keys import summary_key
 from burst_core.monitor import JOB_TIMED_OUT, TOO_MANY_FAILURES
-from burst_core.persistence import BatchStatus, TasksTable, query_rows
-from burst_core.results import BatchResult, has_results, parse_row, read_s3_json
+from burst_core.persistence import RESULT_ATTRIBUTES, TasksTable, outcomes
+from burst_core.persistence import BatchFailure as BatchFailure  # noqa: PLC0414 - re-exported: failures() lists them
+from burst_core.results import BatchResult, batch_results
+from burst_core.storage import read_s3_json
 
 RUNNING, SUCCEEDED, FAILED, TIMED_OUT, CANCELLED = "running", "succeeded", "failed", "timed out", "cancelled"
 CANCELLED_ERROR = "Burst.Cancelled"
@@ -43,18 +44,8 @@ COMBINE_ERROR_STATE = "CombineError"
 # newest history events searched for CombineError's task: ExecutionFailed, FailStateEntered,
 # TaskStateExited, TaskSucceeded, with room for a retried combiner
 COMBINE_ERROR_HISTORY_EVENTS = 20
-# results(): the batch id range is read as this many key ranges in parallel
-RESULT_SEGMENTS = 4
-
-
-@dataclass(frozen=True)
-class BatchFailure:
-    batch_id: int
-    error: str
-    cause: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"batchId": self.batch_id, "error": self.error, "cause": self.cause}
+# results(): how many results stored in S3 are fetched ahead of the one yielded, in as many threads
+RESULT_READ_AHEAD = 4
 
 
 @dataclass(frozen=True)
@@ -281,40 +272,29 @@ class Job:
             bar.close()
 
     # -- results and failures ------------------------------------------------------------------------
-    def _segment(self, bounds: tuple[int, int]) -> list[BatchResult]:
-        s3 = self.client.clients("s3")
-        rows = query_rows(self.client.clients("dynamodb"), self.client.stack.tasks_table, self.job_id, *bounds)
-        with translated_errors():
-            try:
-                return [parse_row(item, s3) for item in rows if has_results(item)]
-            except InvalidWorkerOutput as exc:
-                raise InvalidResults(f"job {self.job_id}: {exc}") from None
+    def _table(self) -> TasksTable:
+        return TasksTable(self.client.clients("dynamodb"), self.client.stack.tasks_table)
 
-    def results(self, *, parallelism: int = RESULT_SEGMENTS) -> Iterator[BatchResult]:
+    def results(self, *, parallelism: int = RESULT_READ_AHEAD) -> Iterator[BatchResult]:
         """Every succeeded batch's results in batch order (consistent reads; S3-stored results fetched).
 
-        The batch id range is split into ``parallelism`` key ranges queried at the same time.
+        Streams in bounded memory, whatever the job's size: the rows are read one DynamoDB Query page (at
+        most 1 MB) at a time, each batch's results yielded as its row is reached, and results stored in S3
+        are fetched up to ``parallelism`` batches ahead of the one yielded, in as many threads. What is held
+        at once is one page of rows and ``parallelism`` batches' results (bench/results/results_memory.md).
         """
-        n = self.num_batches
-        step = max(1, -(-n // max(1, parallelism)))
-        bounds = [(first, min(first + step, n) - 1) for first in range(0, n, step)]
-        if len(bounds) == 1:
-            yield from self._segment(bounds[0])
-            return
-        with ThreadPoolExecutor(max_workers=len(bounds)) as pool:
-            for chunk in pool.map(self._segment, bounds):
-                yield from chunk
+        records = self._table().records(self.job_id, attributes=RESULT_ATTRIBUTES)
+        with translated_errors():
+            try:
+                yield from batch_results(records, self.client.clients("s3"), read_ahead=parallelism)
+            except InvalidWorkerOutput as exc:
+                raise InvalidResults(f"job {self.job_id}: {exc}") from None
 
     def failures(self) -> list[BatchFailure]:
         """Failed batches with error and cause, in batch order (the job's summary records those whose
         child workflow failed before writing a row, e.g. with States.DataLimitExceeded)."""
-        table = TasksTable(self.client.clients("dynamodb"), self.client.stack.tasks_table)
         with translated_errors():
-            return [
-                BatchFailure(record.batch_id, record.error or "Unknown", record.cause or "")
-                for record in table.records(self.job_id)
-                if record.status is BatchStatus.FAILED
-            ]
+            return list(outcomes(self._table().records(self.job_id), self.num_batches).failed)
 
     def never_started(self) -> list[tuple[int, int]]:
         """``[first, next)`` ranges of the batch ids that never ran to an end (not started before the

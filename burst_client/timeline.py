@@ -14,7 +14,7 @@ CloudWatch log export. Everything here comes from two sources any user of the jo
   (entered..exited), the monitor (``Summarize``, once after the last round), the combiner
   (``Combine`` or ``CombineError``) and the framework's bookkeeping between rounds
   (``DispatchNextBatches``, which ends a round and writes the next one's batch file);
-* the batch rows of the tasks table, decoded by :func:`burst_core.persistence.decode_record`: every
+* the batch rows of the tasks table, as :class:`burst_core.persistence.BatchRecord`: every
   batch from ``startedAt`` to ``endedAt`` (the state machine's clock), coloured like the original by
   its distance from the median batch duration: within one standard deviation green, within two
   yellow, beyond red; failed batches purple. Deferred rows (throttled until their retries ran out,
@@ -46,7 +46,7 @@ from botocore.exceptions import ClientError as BotoClientError
 
 from burst_client.aws import translated_errors
 from burst_client.errors import BurstClientError, JobNotFound
-from burst_core.persistence import BatchStatus, decode_record, query_rows
+from burst_core.persistence import RECORD_ATTRIBUTES, BatchRecord, BatchStatus, TasksTable
 
 if TYPE_CHECKING:
     from burst_client.sdk import Job
@@ -154,10 +154,12 @@ def execution_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
     return events
 
 
-def job_rows(dynamodb: Any, table: str, job_id: str) -> list[dict[str, Any]]:
-    """Every row of a job in the tasks table (all pages of a consistent Query), as DynamoDB items."""
+def job_rows(
+    dynamodb: Any, table: str, job_id: str, attributes: tuple[str, ...] | None = RECORD_ATTRIBUTES
+) -> list[BatchRecord]:
+    """Every row of a job in the tasks table (all pages of a consistent Query); ``attributes`` None: all."""
     with translated_errors():
-        return list(query_rows(dynamodb, table, job_id))
+        return list(TasksTable(dynamodb, table).records(job_id, attributes=attributes))
 
 
 @dataclass
@@ -435,12 +437,11 @@ class BatchBars(NamedTuple):
     std: float
 
 
-def batch_bars(rows: Iterable[Mapping[str, Any]]) -> BatchBars:
-    """The bars of the batch rows (tasks table items, decoded by decode_record), with their median and std."""
+def batch_bars(rows: Iterable[BatchRecord]) -> BatchBars:
+    """The bars of the batch rows, with their median and std."""
     raw: list[tuple[int, datetime, datetime, str, str]] = []
     missing = deferred = 0
-    for row in rows:
-        record = decode_record(dict(row))
+    for record in rows:
         if record.status is BatchStatus.DEFERRED:
             deferred += 1
             continue
@@ -491,7 +492,7 @@ def _stage_bar(stage: str, label: str, start: datetime, end: datetime, status: s
 
 def timeline_from(
     events: Sequence[Mapping[str, Any]],
-    rows: Iterable[Mapping[str, Any]],
+    rows: Iterable[BatchRecord],
     *,
     job_id: str | None = None,
     job_input: Mapping[str, Any] | None = None,
@@ -531,9 +532,7 @@ def timeline_from(
     if isinstance(state.get("redrive"), int) and state["redrive"] > 0 and info.started is not None:
         # a redrive execution: rows written by the job's earlier executions are not part of this one
         cutoff = info.started.timestamp() - _REDRIVE_SKEW_SECS
-        kept = [
-            r for r in rows if (t := decode_record(dict(r)).started_at) is None or parse_time(t).timestamp() >= cutoff
-        ]
+        kept = [r for r in rows if r.started_at is None or parse_time(r.started_at).timestamp() >= cutoff]
         notes.append(f"redrive {state['redrive']}: batches of earlier executions are left out")
         rows = kept
     batches, missing, deferred, median, std = batch_bars(rows)

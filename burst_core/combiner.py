@@ -20,14 +20,14 @@ Functions' 256 KiB: a result that would not fit is written to
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from burst_core.job import STATE_PAYLOAD_LIMIT_BYTES
+from burst_core.job import state_room
 from burst_core.keys import combiner_result_key
-from burst_core.persistence import JSON_MIME_TYPE, query_rows
-from burst_core.results import BatchResult, has_results, parse_row, read_s3_json
+from burst_core.persistence import RESULT_ATTRIBUTES, TasksTable
+from burst_core.results import BatchResult, batch_results
+from burst_core.storage import encode_json, put_json, read_s3_json
 
 # The combiner input's fields that the execution's state does not hold (it takes them from the
 # execution's input): the rest is the summary the result shares the state with.
@@ -81,12 +81,10 @@ class Job:
         return bool(self.event.get("timedOut"))
 
     def results(self) -> Iterator[BatchResult]:
-        """Every succeeded batch's results, in batch order (InvalidWorkerOutput for an output of an
-        unknown shape, naming the batch)."""
-        s3 = self._client("s3")
-        for item in query_rows(self._client("dynamodb"), self.event["tasksTableName"], self.job_id):
-            if has_results(item):
-                yield parse_row(item, s3)
+        """Every succeeded batch's results, in batch order, read one page of rows at a time (InvalidWorkerOutput
+        for an output of an unknown shape, naming the batch)."""
+        table = TasksTable(self._client("dynamodb"), self.event["tasksTableName"])
+        yield from batch_results(table.records(self.job_id, attributes=RESULT_ATTRIBUTES), self._client("s3"))
 
     def failed_batches(self) -> list[dict[str, Any]]:
         """Every failed batch as {batchId, error, cause}."""
@@ -98,18 +96,15 @@ class Job:
     def result_limit(self) -> int:
         """How many bytes of result (as compact JSON) fit beside the job's summary in the execution's state."""
         summary = {key: value for key, value in self.event.items() if key not in _JOB_FIELDS}
-        used = len(json.dumps(summary, separators=(",", ":")).encode())
-        return STATE_PAYLOAD_LIMIT_BYTES - used - RESULT_OVERHEAD_BYTES
+        return state_room(summary, RESULT_OVERHEAD_BYTES)
 
     def store_result(self, result: Any) -> Any:
         """``result`` itself when it fits the execution's state, else a pointer to it in S3."""
-        body = json.dumps(result, separators=(",", ":")).encode()
+        body = encode_json(result)
         if len(body) <= self.result_limit():
             return result
-        key = combiner_result_key(self.job_id)
-        bucket = self.event["resultsBucket"]
-        self._client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType=JSON_MIME_TYPE)
-        return {"resultS3Uri": f"s3://{bucket}/{key}", "resultBytes": len(body)}
+        uri = put_json(self._client("s3"), self.event["resultsBucket"], combiner_result_key(self.job_id), body)
+        return {"resultS3Uri": uri, "resultBytes": len(body)}
 
 
 def combiner(fn: Callable[[Job], Any]) -> Callable[[dict[str, Any], Any], Any]:

@@ -67,7 +67,7 @@ class Settings:
     tasks_table: str
     batch_inputs_bucket: str
     state_machine_arn: str
-    max_parallelism: int = DEFAULT_MAX_PARALLELISM
+    max_parallelism: int = DEFAULT_MAX_PARALLELISM  # batches per round: at most 10,000 (capped here)
     max_batched_jobs_iterations: int = DEFAULT_MAX_BATCHED_JOBS_ITERATIONS
     default_jobs_timeout_secs: int = DEFAULT_JOBS_TIMEOUT_SECS
     results_ttl_days: int = DEFAULT_RESULTS_TTL_DAYS
@@ -77,6 +77,11 @@ class Settings:
     # match worker_function_pattern (an IAM-style pattern of function names, "*" and "?").
     stack_prefix: str = ""
     worker_function_pattern: str = "*"
+
+    def __post_init__(self) -> None:
+        # batches per round; each round is one Map Run, which runs at most 10,000 children at once
+        if self.max_parallelism > DISTRIBUTED_MAP_MAX_CONCURRENCY:
+            object.__setattr__(self, "max_parallelism", DISTRIBUTED_MAP_MAX_CONCURRENCY)
 
     @property
     def state_machine_arns(self) -> tuple[str, ...]:
@@ -102,10 +107,7 @@ class Settings:
             batch_inputs_bucket=_required(env, ENV_BATCH_INPUTS_BUCKET),
             state_machine_arn=env.get(ENV_STATE_MACHINE_ARN, ""),
             express_state_machine_arn=env.get(ENV_EXPRESS_STATE_MACHINE_ARN, ""),
-            # batches per round; each round is one Map Run, which runs at most 10,000 children at once
-            max_parallelism=min(
-                _positive_int(env, ENV_MAX_PARALLELISM, DEFAULT_MAX_PARALLELISM), DISTRIBUTED_MAP_MAX_CONCURRENCY
-            ),
+            max_parallelism=_positive_int(env, ENV_MAX_PARALLELISM, DEFAULT_MAX_PARALLELISM),
             max_batched_jobs_iterations=_positive_int(
                 env, ENV_MAX_BATCHED_JOBS_ITERATIONS, DEFAULT_MAX_BATCHED_JOBS_ITERATIONS
             ),

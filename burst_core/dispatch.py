@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from burst_core.config import DISTRIBUTED_MAP_MAX_CONCURRENCY, ENV_EXPRESS_STATE_MACHINE_ARN, Settings
+from burst_core.config import ENV_EXPRESS_STATE_MACHINE_ARN, Settings
 from burst_core.exceptions import (
     ConfigurationError,
     InvalidEvent,
@@ -34,12 +34,14 @@ from burst_core.job import (
     iso_timestamp,
     parse_job_request,
     parse_timestamp,
+    state_room,
 )
 from burst_core.keys import round_file_key
 from burst_core.monitor import STOP_DEADLINE, STOP_DONE, STOP_MAP_RUN_FAILED, STOP_TOLERANCE, TOLERANCE_EXCEEDED
 from burst_core.orchestration import ExecutionType, choose_execution_type, retry_policy
 from burst_core.partition import Partition, plan_partition
-from burst_core.persistence import JSON_MIME_TYPE, BatchStatus, TasksTable
+from burst_core.persistence import TasksTable, outcomes
+from burst_core.storage import put_json
 from burst_core.tracing import subsegment
 
 logger = logging.getLogger(__name__)
@@ -173,12 +175,7 @@ class Dispatcher:
     def _write_batch_file(self, job_id: str, key: str, partition: Partition, batch_ids: list[int]) -> None:
         with subsegment("write_batch_file", jobId=job_id, batches=len(batch_ids)):
             try:
-                self._s3.put_object(
-                    Bucket=self._settings.batch_inputs_bucket,
-                    Key=key,
-                    Body=partition.batches_json_for(batch_ids),
-                    ContentType=JSON_MIME_TYPE,
-                )
+                put_json(self._s3, self._settings.batch_inputs_bucket, key, partition.batches_json_for(batch_ids))
             except ClientError as exc:
                 raise StorageError(
                     f"job {job_id}: cannot write batch file s3://{self._settings.batch_inputs_bucket}/{key}: {exc}"
@@ -209,7 +206,7 @@ class Dispatcher:
             raise InvalidJobInput(
                 "workerFunctionName", f"{worker.name} cannot run: {limit.source} is 0 (see PutFunctionConcurrency)"
             )
-        concurrency = min(round_size, DISTRIBUTED_MAP_MAX_CONCURRENCY, limit.limit or round_size)
+        concurrency = min(round_size, limit.limit or round_size)  # round_size: at most the Map's 10,000
         return {
             "batchExecutionType": execution_type.value,
             "maxConcurrency": concurrency,
@@ -286,11 +283,11 @@ class Dispatcher:
 
     @staticmethod
     def _check_size(state: Mapping[str, Any]) -> None:
-        payload_size = len(json.dumps(state, separators=(",", ":")).encode()) + 1024  # + the round's growth
-        if payload_size > STATE_PAYLOAD_LIMIT_BYTES:
+        room = state_room(state, 1024)  # 1 KiB: the round's growth
+        if room < 0:
             raise PayloadTooLarge(
                 "jobParameters",
-                f"the job's state would be {payload_size} bytes, over the "
+                f"the job's state would be {STATE_PAYLOAD_LIMIT_BYTES - room} bytes, over the "
                 f"Step Functions limit of {STATE_PAYLOAD_LIMIT_BYTES}",
             )
 
@@ -347,13 +344,8 @@ class Dispatcher:
             raise InvalidJobInput(REDRIVE_FIELD, f"job {job_id} was redriven {MAX_REDRIVES} times already")
         state = dict(json.loads(latest["input"]))
         partition = _partition_of(state)
-        recorded: set[int] = set()
-        again: list[int] = []
-        for record in TasksTable(self._dynamodb, self._settings.tasks_table).records(job_id):
-            recorded.add(record.batch_id)
-            if record.status is not BatchStatus.SUCCEEDED:
-                again.append(record.batch_id)
-        batch_ids = sorted(again + [b for b in range(partition.num_batches) if b not in recorded])
+        table = TasksTable(self._dynamodb, self._settings.tasks_table)
+        batch_ids = outcomes(table.records(job_id), partition.num_batches).not_succeeded
         if not batch_ids:
             raise InvalidJobInput(REDRIVE_FIELD, f"job {job_id} has no failed or missing batch to run again")
         timeout = override or int(state["jobsTimeoutSecs"])

@@ -8,7 +8,6 @@ started before this succeeds.
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 
 from burst_core.exceptions import InvalidJobInput, PayloadTooLarge
 from burst_core.orchestration import ExecutionType
+from burst_core.storage import encode_json, json_size
 
 # Step Functions' hard limit on state input/output (256 KiB), and what a job may use of it: the
 # job parameters travel with every batch and to the combiner together with the failed-batch list.
@@ -130,13 +130,13 @@ def _job_parameters(event: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidJobInput("jobParameters", f"expected a JSON object, got {type(value).__name__}")
     try:
-        encoded = json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+        size = len(encode_json(value, allow_nan=False))
     except (TypeError, ValueError) as exc:
         raise InvalidJobInput("jobParameters", f"expected a JSON-serialisable object: {exc}") from None
-    if len(encoded) > MAX_JOB_PARAMETERS_BYTES:
+    if size > MAX_JOB_PARAMETERS_BYTES:
         raise PayloadTooLarge(
             "jobParameters",
-            f"is {len(encoded)} bytes as JSON; at most {MAX_JOB_PARAMETERS_BYTES} bytes fit in the Step "
+            f"is {size} bytes as JSON; at most {MAX_JOB_PARAMETERS_BYTES} bytes fit in the Step "
             "Functions payload (256 KiB) beside the job's own fields: put large inputs in S3 and pass "
             "their location",
         )
@@ -185,6 +185,12 @@ def parse_job_request(event: Any) -> JobRequest:
         tolerated_percentage_failure=_percentage(event, "toleratedPercentageFailure"),
         batch_execution_type=_execution_type(event),
     )
+
+
+def state_room(beside: Any, overhead: int) -> int:
+    """How many bytes of compact JSON fit in a Step Functions state that also holds ``beside`` (measured as
+    compact JSON) and ``overhead`` bytes of what it holds besides (negative: ``beside`` alone does not fit)."""
+    return STATE_PAYLOAD_LIMIT_BYTES - json_size(beside) - overhead
 
 
 def iso_timestamp(moment: datetime) -> str:

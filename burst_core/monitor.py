@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +20,8 @@ from burst_core import keys
 from burst_core.exceptions import InvalidEvent
 from burst_core.job import DEFAULT_TOLERATED_PERCENTAGE_FAILURE, parse_timestamp
 from burst_core.mapruns import ChildFailure, MapRunResults
-from burst_core.persistence import BatchRecord, BatchStatus, TasksTable
+from burst_core.persistence import BatchFailure, BatchRecord, BatchStatus, TasksTable, outcomes
+from burst_core.persistence import ranges as ranges  # noqa: PLC0414 - re-exported (burst_client.cli)
 
 logger = logging.getLogger(__name__)
 
@@ -51,17 +52,6 @@ def _field(event: Mapping[str, Any], name: str, kind: type) -> Any:
     return value
 
 
-def ranges(ids: Iterable[int]) -> list[list[int]]:
-    """Sorted ids as [first, next) ranges."""
-    out: list[list[int]] = []
-    for batch_id in ids:
-        if out and out[-1][1] == batch_id:
-            out[-1][1] = batch_id + 1
-        else:
-            out.append([batch_id, batch_id + 1])
-    return out
-
-
 def _inline_failures(failures: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
     """The failed batches that fit the inline budget (causes shortened), and whether all did."""
     inline: list[dict[str, Any]] = []
@@ -74,10 +64,6 @@ def _inline_failures(failures: list[dict[str, Any]]) -> tuple[list[dict[str, Any
         inline.append(short)
         used += size
     return inline, True
-
-
-def _failure(batch_id: int, error: str | None, cause: str | None) -> dict[str, Any]:
-    return {"batchId": batch_id, "error": error or "Unknown", "cause": cause or ""}
 
 
 def _explains(child: ChildFailure | None, record: BatchRecord | None) -> bool:
@@ -120,18 +106,16 @@ def summarize(
     execution_name = str(event.get("executionName") or job_id)
     stop = _stop(event)
 
-    records: dict[int, BatchRecord] = {record.batch_id: record for record in table.records(job_id)}
-    failures = [_failure(r.batch_id, r.error, r.cause) for r in records.values() if r.status is BatchStatus.FAILED]
-    succeeded = sum(1 for r in records.values() if r.status is BatchStatus.SUCCEEDED)
-    decided = {BatchStatus.SUCCEEDED, BatchStatus.FAILED}
-    open_ids = [b for b in range(num_batches) if b not in records or records[b].status not in decided]
-    reported = map_runs.failures(job_id) if open_ids else {}
+    outcome = outcomes(table.records(job_id), num_batches)
+    failures = list(outcome.failed)
+    succeeded = outcome.succeeded
+    reported = map_runs.failures(job_id) if outcome.never_ran else {}
     ttl = int(_field(event, "rowTtl", str))  # dispatch's: the job's row expiry
     unprocessed: set[int] = set()
-    for batch_id in open_ids:
+    for batch_id, record in outcome.never_ran.items():
         child = reported.get(batch_id)
-        if child is not None and _explains(child, records.get(batch_id)):
-            failures.append(_failure(batch_id, child.error, child.cause))
+        if child is not None and _explains(child, record):
+            failures.append(BatchFailure.of(batch_id, child.error, child.cause))
             table.record_failure(job_id, batch_id, error=child.error, cause=child.cause, ttl=ttl)
         else:  # never started, stopped before it ended, or still deferred
             unprocessed.add(batch_id)
@@ -142,12 +126,13 @@ def summarize(
         error = stop.get("error") or NOT_RECORDED_ERROR
         cause = stop.get("cause") or "no result or error was recorded for this batch (its child workflow never ended)"
         for batch_id in sorted(unprocessed):
-            failures.append(_failure(batch_id, error, cause))
+            failures.append(BatchFailure.of(batch_id, error, cause))
             table.record_failure(job_id, batch_id, error=error, cause=cause, ttl=ttl)
         unprocessed = set()
-    failures.sort(key=lambda failure: int(failure["batchId"]))
+    failures.sort(key=lambda failure: failure.batch_id)
     percentage = 100.0 * len(failures) / num_batches
-    inline, complete = _inline_failures(failures)
+    failed = [failure.as_dict() for failure in failures]
+    inline, complete = _inline_failures(failed)
     unprocessed_ranges = ranges(sorted(unprocessed))
     summary: dict[str, Any] = {
         "numBatches": num_batches,
@@ -166,7 +151,7 @@ def summarize(
         "error": None,
     }
     if not complete:
-        summary["failedBatchesS3Uri"] = table.put_json_object(keys.failed_batches_key(job_id, execution_name), failures)
+        summary["failedBatchesS3Uri"] = table.put_json_object(keys.failed_batches_key(job_id, execution_name), failed)
     if len(unprocessed_ranges) > MAX_UNPROCESSED_RANGES:
         summary["unprocessedBatchesS3Uri"] = table.put_json_object(
             keys.unprocessed_batches_key(job_id, execution_name), unprocessed_ranges

@@ -1,4 +1,4 @@
-"""The tasks table: one row per (jobId, batchId), written by the state machine, read here.
+"""The tasks table gateway: one row per (jobId, batchId), written by the state machine, read only here.
 
 The job lifecycle state machine writes each batch's row with Step Functions' DynamoDB integration
 (``arn:aws:states:::dynamodb:updateItem``, no Lambda). Attributes:
@@ -19,13 +19,19 @@ The job lifecycle state machine writes each batch's row with Step Functions' Dyn
 
 Every write of a batch updates the same row, so retries, redrives and at-least-once child workflows
 leave exactly one.
+
+Everything that reads rows goes through here: one query (:func:`job_query`, read with boto3's
+paginator, one page at a time), one typed row (:class:`BatchRecord`, decoded by :func:`decode_record`
+alone), and one reading of what the rows say of a job's batches (:func:`outcomes`: succeeded, failed,
+never ran to an end), for the summary, redrive and the client.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+import math
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -33,10 +39,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from burst_core.exceptions import StorageError
+from burst_core.storage import encode_json, put_json
 
 logger = logging.getLogger(__name__)
-
-JSON_MIME_TYPE = "application/json"
 
 
 class BatchStatus(StrEnum):
@@ -51,11 +56,13 @@ class BatchStatus(StrEnum):
 
 # What a row is read with when its results are not needed (never ``output``: it may be 250 KB).
 RECORD_ATTRIBUTES = ("batchId", "status", "error", "cause", "startedAt", "endedAt", "attempt", "requestId")
+# ... and with its results: the worker's output, or what an original-contract worker wrote itself.
+RESULT_ATTRIBUTES = (*RECORD_ATTRIBUTES, "output", "results", "resultsMimeType", "nresults", "resultsS3Uri")
 
 
 @dataclass(frozen=True)
 class BatchRecord:
-    """A row of the tasks table without its results."""
+    """A row of the tasks table, typed. Attributes not read (see ``attributes`` of the reads) are None."""
 
     batch_id: int
     status: BatchStatus
@@ -65,52 +72,98 @@ class BatchRecord:
     ended_at: str | None = None
     attempt: int | None = None
     request_id: str | None = None  # of the succeeded invocation (rows written before it was recorded: None)
+    output: str | None = None  # the worker's return value as the JSON string the state machine recorded
+    # what a worker of the original contract wrote into its row itself (docs/Interfaces.md): ``results``
+    # as text (S), or DynamoDB's typed value of another type, undecoded; None when the row has none
+    results: Any = None
+    results_mime_type: str | None = None
+    nresults: int | None = None
+    results_s3_uri: str | None = None
+    size: int = 0  # bytes of the item read, as DynamoDB sizes it (attribute names and values)
 
 
-def _text(item: dict[str, Any], name: str) -> str | None:
+def _text(item: Mapping[str, Any], name: str) -> str | None:
     value = item.get(name)
     return value.get("S") if isinstance(value, dict) else None
 
 
-def decode_record(item: dict[str, Any]) -> BatchRecord:
-    """A low-level DynamoDB item of the tasks table as a BatchRecord (the one place rows are decoded)."""
-    raw_status = _text(item, "status")
+def _integer(item: Mapping[str, Any], name: str) -> int | None:
+    value = item.get(name)
+    number = value.get("N") if isinstance(value, dict) else None
+    return int(number) if number is not None else None
+
+
+def decode_record(item: Mapping[str, Any]) -> BatchRecord:
+    """A low-level DynamoDB item of the tasks table as a BatchRecord: the one place rows are decoded.
+
+    An attribute of another type than the table's (docs/Interfaces.md) is read as absent, except an
+    original-contract ``results`` of another type than S, kept as DynamoDB's typed value."""
     known = {status.value: status for status in BatchStatus}
-    status = known.get(raw_status or "", BatchStatus.UNCONFIRMED)
-    attempt = item.get("attempt", {}).get("N")
+    results = item.get("results")
     return BatchRecord(
         batch_id=int(item["batchId"]["N"]),
-        status=status,
+        status=known.get(_text(item, "status") or "", BatchStatus.UNCONFIRMED),
         error=_text(item, "error"),
         cause=_text(item, "cause"),
         started_at=_text(item, "startedAt"),
         ended_at=_text(item, "endedAt"),
-        attempt=int(attempt) if attempt is not None else None,
+        attempt=_integer(item, "attempt"),
         request_id=_text(item, "requestId"),
+        output=_text(item, "output"),
+        results=results.get("S", results) if isinstance(results, dict) else None,
+        results_mime_type=_text(item, "resultsMimeType"),
+        nresults=_integer(item, "nresults"),
+        results_s3_uri=_text(item, "resultsS3Uri"),
+        size=item_size(item),
     )
 
 
-def query_pages(dynamodb: Any, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every page of a DynamoDB Query, in order (``request`` gets each page's ExclusiveStartKey)."""
-    while True:
-        page: dict[str, Any] = dynamodb.query(**request)
-        yield page
-        if "LastEvaluatedKey" not in page:
-            return
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+# -- DynamoDB item size (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html)
+def _number_size(text: str) -> int:
+    digits = text.lstrip("+-").replace(".", "").split("e")[0].split("E")[0].strip("0") or "0"
+    return math.ceil(len(digits) / 2) + 1
 
 
+def _value_size(value: Mapping[str, Any]) -> int:
+    (kind, inner), *_ = value.items()
+    if kind == "S":
+        return len(str(inner).encode())
+    if kind == "N":
+        return _number_size(str(inner))
+    if kind == "B":
+        return len(inner) if isinstance(inner, bytes | bytearray) else len(str(inner))
+    if kind in {"BOOL", "NULL"}:
+        return 1
+    if kind == "SS":
+        return sum(len(str(v).encode()) for v in inner)
+    if kind == "NS":
+        return sum(_number_size(str(v)) for v in inner)
+    if kind == "BS":
+        return sum(len(v) for v in inner)
+    if kind == "L":
+        return 3 + sum(1 + _value_size(v) for v in inner)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + _value_size(v) for k, v in inner.items())
+    return len(json.dumps(inner))
+
+
+def item_size(item: Mapping[str, Any]) -> int:
+    """Bytes of a DynamoDB item (typed JSON), as DynamoDB sizes it: attribute names plus values."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+# -- the query ---------------------------------------------------------------------------------------------
 def job_query(
     table: str,
     job_id: str,
     first: int | None = None,
     last: int | None = None,
     *,
-    attributes: tuple[str, ...] = (),
+    attributes: tuple[str, ...] | None = RECORD_ATTRIBUTES,
     status: BatchStatus | None = None,
 ) -> dict[str, Any]:
     """The Query request for a job's rows (or those of batch ids [first, last]), consistent reads; only
-    ``attributes`` when given; only rows of ``status`` when given."""
+    ``attributes`` (None: every attribute); only rows of ``status`` when given."""
     request: dict[str, Any] = {
         "TableName": table,
         "KeyConditionExpression": "jobId = :j",
@@ -133,10 +186,68 @@ def job_query(
     return request
 
 
-def query_rows(dynamodb: Any, table: str, job_id: str, *args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
-    """Every row of :func:`job_query`, all pages."""
-    for page in query_pages(dynamodb, job_query(table, job_id, *args, **kwargs)):
-        yield from page.get("Items", [])
+# -- what the rows say of a job's batches -------------------------------------------------------------------
+@dataclass(frozen=True)
+class BatchFailure:
+    """A failed batch and why (as the summary lists it)."""
+
+    batch_id: int
+    error: str
+    cause: str
+
+    @classmethod
+    def of(cls, batch_id: int, error: str | None, cause: str | None) -> BatchFailure:
+        return cls(batch_id, error or "Unknown", cause or "")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"batchId": self.batch_id, "error": self.error, "cause": self.cause}
+
+
+def ranges(ids: Iterable[int]) -> list[list[int]]:
+    """Sorted ids as [first, next) ranges."""
+    out: list[list[int]] = []
+    for batch_id in ids:
+        if out and out[-1][1] == batch_id:
+            out[-1][1] = batch_id + 1
+        else:
+            out.append([batch_id, batch_id + 1])
+    return out
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """What a job's rows say of its batches."""
+
+    succeeded: int  # rows that say succeeded
+    failed: tuple[BatchFailure, ...]  # rows that say failed, in batch order
+    # batches 0..numBatches-1 that never ran to an end, in batch order: no row (None), a deferred row, or one
+    # an original-contract worker wrote that the state machine never confirmed
+    never_ran: Mapping[int, BatchRecord | None]
+
+    @property
+    def never_ran_ranges(self) -> list[list[int]]:
+        return ranges(self.never_ran)
+
+    @property
+    def not_succeeded(self) -> list[int]:
+        """The batch ids that failed or never ran to an end, in order: what a redrive runs again."""
+        return sorted([failure.batch_id for failure in self.failed] + list(self.never_ran))
+
+
+def outcomes(records: Iterable[BatchRecord], num_batches: int) -> Outcomes:
+    """Which of a job's ``num_batches`` batches succeeded, failed (with error and cause) or never ran to an
+    end, from its rows (in any order)."""
+    by_id = {record.batch_id: record for record in records}
+    decided = {BatchStatus.SUCCEEDED, BatchStatus.FAILED}
+    return Outcomes(
+        succeeded=sum(1 for r in by_id.values() if r.status is BatchStatus.SUCCEEDED),
+        failed=tuple(
+            BatchFailure.of(r.batch_id, r.error, r.cause)
+            for r in sorted(by_id.values(), key=lambda r: r.batch_id)
+            if r.status is BatchStatus.FAILED
+        ),
+        never_ran={b: by_id.get(b) for b in range(num_batches) if b not in by_id or by_id[b].status not in decided},
+    )
 
 
 class TasksTable:
@@ -149,29 +260,46 @@ class TasksTable:
         self._s3 = s3
         self._bucket = bucket
 
-    def records(self, job_id: str, first: int | None = None, last: int | None = None) -> Iterator[BatchRecord]:
-        """Status, error and timing of every recorded batch (of batch ids [first, last]), in batchId order."""
+    def items(
+        self,
+        job_id: str,
+        first: int | None = None,
+        last: int | None = None,
+        *,
+        attributes: tuple[str, ...] | None = None,
+        status: BatchStatus | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """The rows of :func:`job_query` as DynamoDB items, in batchId order, one page in memory at a time
+        (boto3's paginator). For what checks the stored format itself; everything else reads records."""
+        request = job_query(self._table, job_id, first, last, attributes=attributes, status=status)
         try:
-            for item in query_rows(self._dynamodb, self._table, job_id, first, last, attributes=RECORD_ATTRIBUTES):
-                yield decode_record(item)
+            for page in self._dynamodb.get_paginator("query").paginate(**request):
+                yield from page.get("Items", [])
         except ClientError as exc:
             raise StorageError(f"job {job_id}: cannot query the tasks table {self._table}: {exc}") from exc
 
+    def records(
+        self,
+        job_id: str,
+        first: int | None = None,
+        last: int | None = None,
+        *,
+        attributes: tuple[str, ...] | None = RECORD_ATTRIBUTES,
+        status: BatchStatus | None = None,
+    ) -> Iterator[BatchRecord]:
+        """Every recorded batch (of batch ids [first, last]; of ``status``) in batchId order, read page by
+        page; only ``attributes`` (default: not the results; RESULT_ATTRIBUTES with them; None: all)."""
+        for item in self.items(job_id, first, last, attributes=attributes, status=status):
+            yield decode_record(item)
+
+    def record(self, job_id: str, batch_id: int) -> BatchRecord | None:
+        """One batch's record (not its results), None when it has no row."""
+        return next(self.records(job_id, batch_id, batch_id), None)
+
     def deferred(self, job_id: str, first: int, last: int) -> list[BatchRecord]:
         """The deferred batches among batch ids [first, last]."""
-        try:
-            rows = query_rows(
-                self._dynamodb,
-                self._table,
-                job_id,
-                first,
-                last,
-                attributes=("batchId", "status", "endedAt"),
-                status=BatchStatus.DEFERRED,
-            )
-            return [decode_record(item) for item in rows]
-        except ClientError as exc:
-            raise StorageError(f"job {job_id}: cannot query the tasks table {self._table}: {exc}") from exc
+        attributes = ("batchId", "status", "endedAt")
+        return list(self.records(job_id, first, last, attributes=attributes, status=BatchStatus.DEFERRED))
 
     def record_failure(self, job_id: str, batch_id: int, *, error: str, cause: str, ttl: int) -> bool:
         """Record as failed a batch whose child workflow failed without writing its outcome (e.g. with
@@ -210,9 +338,7 @@ class TasksTable:
         """Store ``value`` as JSON at ``key`` of the bucket; returns its s3:// URI."""
         if self._s3 is None or not self._bucket:
             raise StorageError(f"cannot store s3 object {key}: no bucket configured")
-        body = json.dumps(value, separators=(",", ":")).encode()
         try:
-            self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=JSON_MIME_TYPE)
+            return put_json(self._s3, self._bucket, key, encode_json(value))
         except ClientError as exc:
             raise StorageError(f"cannot write s3://{self._bucket}/{key}: {exc}") from exc
-        return f"s3://{self._bucket}/{key}"

@@ -1,4 +1,4 @@
-"""A succeeded batch's results, read back from its row: shared by combiners and the client SDK.
+"""A succeeded batch's results, read back from its record: shared by combiners and the client SDK.
 
 The state machine stores the worker's return value as it came (``output``, a JSON string), so its
 shape is interpreted here, where results are read (docs/Interfaces.md, "Worker output"):
@@ -14,16 +14,23 @@ An output of none of these shapes (a non-integer ``nresults``, a malformed ``res
 results of a non-JSON type) raises InvalidWorkerOutput naming the batch. It is not checked when the
 row is written: the row is written by the state machine, which cannot check shapes without adding
 state transitions (cost) to every batch.
+
+Records come from :class:`burst_core.persistence.TasksTable` (read with RESULT_ATTRIBUTES);
+:func:`batch_results` reads a stream of them in bounded memory.
 """
 
 from __future__ import annotations
 
 import json
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from burst_core.exceptions import InvalidWorkerOutput
-from burst_core.persistence import JSON_MIME_TYPE, BatchStatus, decode_record
+from burst_core.persistence import BatchRecord, BatchStatus
+from burst_core.storage import JSON_MIME_TYPE, read_s3_object
 
 
 @dataclass(frozen=True)
@@ -44,21 +51,6 @@ def decode(body: bytes | str, mime_type: str) -> Any:
     return json.loads(text) if mime_type == JSON_MIME_TYPE else text
 
 
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
-
-
-def read_s3_json(s3: Any, uri: str) -> Any:
-    bucket, key = split_s3_uri(uri)
-    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-
-
-def has_results(item: dict[str, Any]) -> bool:
-    """Whether a row holds a succeeded batch's results (not a failed, deferred or unconfirmed batch)."""
-    return decode_record(item).status is BatchStatus.SUCCEEDED
-
-
 @dataclass(frozen=True)
 class _Shape:
     results: Any
@@ -67,24 +59,25 @@ class _Shape:
     s3_uri: str | None
 
 
-def _row_attributes(item: dict[str, Any]) -> dict[str, Any]:
+def _own_row_output(record: BatchRecord) -> dict[str, Any]:
     """The results attributes an original-contract worker wrote into its row, as a worker output."""
     out: dict[str, Any] = {}
-    for name in ("resultsMimeType", "resultsS3Uri"):
-        if "S" in item.get(name, {}):
-            out[name] = item[name]["S"]
-    if "N" in item.get("nresults", {}):
-        out["nresults"] = int(item["nresults"]["N"])
-    if "results" in item:
-        raw = item["results"]
-        mime = out.get("resultsMimeType", JSON_MIME_TYPE)
-        out["results"] = decode(raw["S"], mime) if "S" in raw else raw  # other DynamoDB types as they are
+    if record.results_mime_type is not None:
+        out["resultsMimeType"] = record.results_mime_type
+    if record.results_s3_uri is not None:
+        out["resultsS3Uri"] = record.results_s3_uri
+    if record.nresults is not None:
+        out["nresults"] = record.nresults
+    if isinstance(record.results, str):
+        out["results"] = decode(record.results, out.get("resultsMimeType", JSON_MIME_TYPE))
+    elif record.results is not None:
+        out["results"] = record.results  # another DynamoDB type: its typed value, as it is
     if "results" not in out and "resultsS3Uri" not in out:
         out["results"] = None
     return out
 
 
-def _shape(batch_id: int, output: Any) -> _Shape:
+def _shape_of(batch_id: int, output: Any) -> _Shape:
     if not (isinstance(output, dict) and ("results" in output or "resultsS3Uri" in output)):
         return _Shape(output, len(output) if isinstance(output, list) else 1, JSON_MIME_TYPE, None)
     mime = output.get("resultsMimeType", JSON_MIME_TYPE)
@@ -108,19 +101,15 @@ def _shape(batch_id: int, output: Any) -> _Shape:
     return _Shape(results, nresults, mime, None)
 
 
-def parse_row(item: dict[str, Any], s3: Any) -> BatchResult:
-    """A succeeded batch's row as a BatchResult (S3-stored results fetched). Raises InvalidWorkerOutput."""
-    record = decode_record(item)
-    raw_output = item.get("output", {}).get("S")
+def _shape(record: BatchRecord) -> _Shape:
     try:
-        output = json.loads(raw_output) if raw_output is not None else None
+        output = json.loads(record.output) if record.output is not None else None
     except ValueError as exc:
         raise InvalidWorkerOutput(f"batch {record.batch_id}: the recorded output is not JSON: {exc}") from None
-    shape = _shape(record.batch_id, _row_attributes(item) if output is None else output)
-    results = shape.results
-    if shape.s3_uri is not None:
-        bucket, key = split_s3_uri(shape.s3_uri)
-        results = decode(s3.get_object(Bucket=bucket, Key=key)["Body"].read(), shape.mime_type)
+    return _shape_of(record.batch_id, _own_row_output(record) if output is None else output)
+
+
+def _result(record: BatchRecord, shape: _Shape, results: Any) -> BatchResult:
     return BatchResult(
         batch_id=record.batch_id,
         results=results,
@@ -130,3 +119,62 @@ def parse_row(item: dict[str, Any], s3: Any) -> BatchResult:
         ended_at=record.ended_at,
         results_s3_uri=shape.s3_uri,
     )
+
+
+def _fetched(s3: Any, shape: _Shape) -> Any:
+    return decode(read_s3_object(s3, str(shape.s3_uri)), shape.mime_type)
+
+
+def results_location(record: BatchRecord) -> str | None:
+    """Where a succeeded batch's results were stored when not in its row (nothing is fetched). Raises
+    InvalidWorkerOutput."""
+    return _shape(record).s3_uri
+
+
+def batch_result(record: BatchRecord, s3: Any) -> BatchResult:
+    """A succeeded batch's record as a BatchResult (S3-stored results fetched). Raises InvalidWorkerOutput."""
+    shape = _shape(record)
+    return _result(record, shape, shape.results if shape.s3_uri is None else _fetched(s3, shape))
+
+
+def _pending(record: BatchRecord, s3: Any, pool: ThreadPoolExecutor) -> Callable[[], BatchResult]:
+    """The result of ``record`` when it is asked for: an S3-stored one is fetched from now on, in ``pool``."""
+    try:
+        shape = _shape(record)
+    except InvalidWorkerOutput as exc:
+        error = exc
+
+        def fail() -> BatchResult:
+            raise error
+
+        return fail
+    if shape.s3_uri is None:
+        result = _result(record, shape, shape.results)
+        return lambda: result
+    fetching = pool.submit(_fetched, s3, shape)
+    return lambda: _result(record, shape, fetching.result())
+
+
+def batch_results(records: Iterable[BatchRecord], s3: Any, *, read_ahead: int = 0) -> Iterator[BatchResult]:
+    """The results of the succeeded ``records``, in their order, read as they are iterated (InvalidWorkerOutput
+    for an output of an unknown shape, naming the batch, when its turn comes).
+
+    With ``read_ahead`` > 0, up to that many records beyond the one yielded are taken in advance and their
+    S3-stored results fetched meanwhile, in as many threads; otherwise each is fetched in turn. Either way what
+    is held at once is bounded: the records' source (a page of rows) and ``read_ahead`` results."""
+    succeeded = (record for record in records if record.status is BatchStatus.SUCCEEDED)
+    if read_ahead <= 0:
+        for record in succeeded:
+            yield batch_result(record, s3)
+        return
+    pool = ThreadPoolExecutor(max_workers=read_ahead, thread_name_prefix="batch-results")
+    window: deque[Callable[[], BatchResult]] = deque()
+    try:
+        for record in succeeded:
+            window.append(_pending(record, s3, pool))
+            if len(window) > read_ahead:
+                yield window.popleft()()
+        while window:
+            yield window.popleft()()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -29,9 +29,9 @@ from collections.abc import Callable
 from typing import Any
 
 from burst_core.exceptions import InvalidWorkerOutput
-from burst_core.job import STATE_PAYLOAD_LIMIT_BYTES
+from burst_core.job import STATE_PAYLOAD_LIMIT_BYTES, state_room
 from burst_core.keys import results_key
-from burst_core.persistence import JSON_MIME_TYPE
+from burst_core.storage import encode_json, put_json
 
 # Room for what the batch's state holds beside the event's fields and the output: the Lambda
 # invocation's response metadata, the retry state, the last error of a retried attempt, timestamps.
@@ -48,47 +48,47 @@ def _s3_client() -> Any:
     return boto3.client("s3")
 
 
-def _json_size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":")).encode())
-
-
 def inline_limit(event: dict[str, Any]) -> int:
     """How many bytes of output (as compact JSON) fit in the state of the batch that ``event`` is for."""
-    return STATE_PAYLOAD_LIMIT_BYTES - _json_size(event) - STATE_OVERHEAD_BYTES
+    return state_room(event, STATE_OVERHEAD_BYTES)
+
+
+def _fits(event: dict[str, Any], output: bytes) -> bool:
+    """Whether an output (compact JSON) fits in the batch's state, and as a JSON string in the row write."""
+    as_string = json.dumps(output.decode())  # how the row write carries it: quotes and backslashes escaped
+    return (
+        len(output) <= inline_limit(event)
+        and len(as_string.encode()) <= STATE_PAYLOAD_LIMIT_BYTES - ROW_WRITE_OVERHEAD_BYTES
+    )
 
 
 def fits_inline(event: dict[str, Any], output: Any) -> bool:
     """Whether ``output`` fits in the batch's state, and as a JSON string in the row write."""
-    body = json.dumps(output, separators=(",", ":"))
-    as_string = json.dumps(body)  # how the row write carries it: quotes and backslashes escaped
-    return (
-        len(body.encode()) <= inline_limit(event)
-        and len(as_string.encode()) <= STATE_PAYLOAD_LIMIT_BYTES - ROW_WRITE_OVERHEAD_BYTES
-    )
+    return _fits(event, encode_json(output))
 
 
 def shape_results(
     event: dict[str, Any], results: Any, *, inline_limit_bytes: int | None = None, s3: Any = None
 ) -> dict[str, Any]:
     """The worker output for ``results``: inline when it fits the batch's state (and is at most
-    ``inline_limit_bytes``, when given), else written to S3."""
+    ``inline_limit_bytes``, when given), else written to S3. The results are serialised once."""
     try:
-        body = json.dumps(results, separators=(",", ":"), allow_nan=False)
+        body = encode_json(results, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidWorkerOutput(f"batch {event.get('batchId')}: results are not JSON: {exc}") from None
     nresults = len(results) if isinstance(results, list) else 1
-    output = {"results": results, "nresults": nresults}
-    if fits_inline(event, output) and (inline_limit_bytes is None or len(body.encode()) <= inline_limit_bytes):
-        return output
+    # the output {"results": ..., "nresults": n} as compact JSON, without serialising the results again
+    inline = b'{"results":' + body + b',"nresults":' + str(nresults).encode() + b"}"
+    if _fits(event, inline) and (inline_limit_bytes is None or len(body) <= inline_limit_bytes):
+        return {"results": results, "nresults": nresults}
     bucket = event.get("resultsBucket")
     if not bucket:
         raise InvalidWorkerOutput(
             f"batch {event.get('batchId')}: results of {len(body)} bytes do not fit in the batch's state "
             "and the event names no resultsBucket to store them"
         )
-    key = results_key(str(event["jobId"]), int(event["batchId"]))
-    (s3 or _s3_client()).put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType=JSON_MIME_TYPE)
-    return {"resultsS3Uri": f"s3://{bucket}/{key}", "nresults": nresults}
+    uri = put_json(s3 or _s3_client(), bucket, results_key(str(event["jobId"]), int(event["batchId"])), body)
+    return {"resultsS3Uri": uri, "nresults": nresults}
 
 
 def batch_worker(

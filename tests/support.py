@@ -157,3 +157,33 @@ def deferred_row(batch_id: int) -> dict[str, Any]:
         "attempt": {"N": "7"},
         "ttl": {"N": "1796168319"},
     }
+
+
+# -- stubbed AWS clients ------------------------------------------------------------------------------------
+def stubbed_client(service: str) -> tuple[Any, Any]:
+    """A boto3 client of ``service`` that never reaches AWS, and its activated botocore Stubber."""
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client(service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stubber = Stubber(client)
+    stubber.activate()
+    return client, stubber
+
+
+def stub_query(stubber: Any, *pages: list[dict[str, Any]], expected: dict[str, Any] | None = None) -> None:
+    """Queue the answers of a paginated Query: ``pages`` of items in turn, each but the last with the key
+    of its last item as LastEvaluatedKey; with ``expected``, each request must be it (the ones after the
+    first with that ExclusiveStartKey)."""
+
+    def key(item: dict[str, Any]) -> dict[str, Any]:
+        return {"jobId": item["jobId"], "batchId": item["batchId"]}
+
+    for index, items in enumerate(pages):
+        answer: dict[str, Any] = {"Items": items}
+        if index < len(pages) - 1:
+            answer["LastEvaluatedKey"] = key(items[-1])
+        request = None
+        if expected is not None:
+            request = {**expected, "ExclusiveStartKey": key(pages[index - 1][-1])} if index else dict(expected)
+        stubber.add_response("query", answer, request)

@@ -16,7 +16,7 @@ from burst_client.aws import Clients
 from burst_client.deploy import PROJECT_ROOT
 from burst_client.endpoint_process import EndpointProcess
 from burst_client.sdk import BurstClient, Job
-from burst_client.timeline import job_rows
+from burst_core.persistence import TasksTable
 
 ORG, STAGE = "janelia", "e2e"
 TESTBED = Path(__file__).resolve().parent / "testbed"
@@ -77,7 +77,8 @@ class LocalStack:
         return found
 
     def rows(self, job: Job) -> list[dict[str, Any]]:
-        return job_rows(self.clients("dynamodb"), self.client.stack.tasks_table, job.job_id)
+        """The job's rows as DynamoDB items, as the state machine wrote them."""
+        return list(TasksTable(self.clients("dynamodb"), self.client.stack.tasks_table).items(job.job_id))
 
 
 def bring_up(

@@ -17,8 +17,9 @@ import pytest
 from moto import mock_aws
 
 from burst_client.cost import load_definition
-from burst_client.local import workarounds
+from burst_client.local import moto_patches as workarounds
 from burst_core import runtime
+from burst_core.persistence import TasksTable
 from tests.local.support import create_function, create_tasks_table, make_zip
 
 TABLE = "janelia-burst-compute-test-tasks"
@@ -69,13 +70,8 @@ class Stack:
         ]
 
     def rows(self, job_id: str) -> list[dict[str, Any]]:
-        out = self.dynamodb.query(
-            TableName=TABLE,
-            KeyConditionExpression="jobId = :j",
-            ExpressionAttributeValues={":j": {"S": job_id}},
-            ConsistentRead=True,
-        )
-        return list(out["Items"])
+        """The job's rows as DynamoDB items, as the state machine wrote them."""
+        return list(TasksTable(self.dynamodb, TABLE).items(job_id))
 
     def keys(self, prefix: str = "") -> list[str]:
         listed = self.s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)

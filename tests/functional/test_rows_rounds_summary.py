@@ -11,7 +11,8 @@ from burst_core.dispatch import Dispatcher
 from burst_core.exceptions import InvalidEvent, InvalidWorkerOutput
 from burst_core.job import iso_timestamp
 from burst_core.keys import map_runs_prefix
-from burst_core.results import parse_row
+from burst_core.persistence import decode_record
+from burst_core.results import batch_result
 from burst_core.runtime import settings
 from handlers import dispatch as dispatch_handler
 from handlers import monitor as monitor_handler
@@ -36,7 +37,7 @@ def test_a_batch_row_holds_the_workers_output_as_json(stack):
     assert attr(row, "attempt") == "2"
     assert attr(row, "startedAt") == "2026-01-01T00:00:00.000Z"
     assert attr(row, "endedAt").endswith("Z")
-    result = parse_row(row, stack.s3)
+    result = batch_result(decode_record(row), stack.s3)
     assert (result.results, result.nresults) == ([{"id": 1}, {"id": 2}], 2)
 
 
@@ -51,14 +52,14 @@ def test_a_batch_row_holds_the_workers_output_as_json(stack):
 )
 def test_every_documented_output_shape_reads_back(stack, output, results, nresults, mime):
     stack.succeed("job-2", 0, output)
-    result = parse_row(stack.rows("job-2")[0], stack.s3)
+    result = batch_result(decode_record(stack.rows("job-2")[0]), stack.s3)
     assert (result.results, result.nresults, result.mime_type) == (results, nresults, mime)
 
 
 def test_results_the_worker_wrote_to_s3_are_read_from_there(stack):
     stack.s3.put_object(Bucket=BUCKET, Key="results/job-3/0.json", Body=json.dumps(["big"] * 5).encode())
     stack.succeed("job-3", 0, {"resultsS3Uri": f"s3://{BUCKET}/results/job-3/0.json", "nresults": 5})
-    result = parse_row(stack.rows("job-3")[0], stack.s3)
+    result = batch_result(decode_record(stack.rows("job-3")[0]), stack.s3)
     assert (result.results, result.nresults, result.results_s3_uri) == (
         ["big"] * 5,
         5,
@@ -78,7 +79,7 @@ def test_results_the_worker_wrote_to_s3_are_read_from_there(stack):
 def test_an_output_of_an_unknown_shape_is_an_error_naming_the_batch(stack, output, message):
     stack.succeed("job-4", 0, output)
     with pytest.raises(InvalidWorkerOutput, match=message):
-        parse_row(stack.rows("job-4")[0], stack.s3)
+        batch_result(decode_record(stack.rows("job-4")[0]), stack.s3)
 
 
 def test_an_original_contract_workers_own_row_is_kept(stack):
@@ -96,7 +97,7 @@ def test_an_original_contract_workers_own_row_is_kept(stack):
     stack.succeed("job-5", 0, None)
     (row,) = stack.rows("job-5")
     assert (attr(row, "status"), attr(row, "ttl")) == ("succeeded", "5")  # its own ttl kept
-    result = parse_row(row, stack.s3)
+    result = batch_result(decode_record(row), stack.s3)
     assert (result.results, result.nresults) == ([7, 8], 2)
 
 

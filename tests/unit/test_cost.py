@@ -22,7 +22,7 @@ from burst_client.cost import (
     workflow_paths,
 )
 from burst_core.orchestration import EXPRESS_MAX_WORKER_TIMEOUT_SECS, ExecutionType
-from tests.support import JOB, ROOT, History, deferred_row, job_input, row
+from tests.support import JOB, ROOT, History, deferred_row, job_input, row, stub_query, stubbed_client
 
 # prices.json (us-east-1): Lambda arm64 0.0000133334 per GB-s, 0.20 per 1M requests; Step Functions
 # 0.025 per 1,000 transitions, Express 1.00 per 1M requests and 0.06 per GB-hour; DynamoDB on-demand
@@ -582,9 +582,8 @@ class FakeJob:
                 assert mapRunArn == MAP_RUN
                 return {"executionCounts": {"total": children}}
 
-        class Dynamo:
-            def query(self, **request: Any) -> dict[str, Any]:
-                return {"Items": rows}
+        dynamodb, stubber = stubbed_client("dynamodb")
+        stub_query(stubber, rows)
 
         class Lambda:
             def get_function_configuration(self, FunctionName: str) -> dict[str, Any]:  # noqa: N803
@@ -601,7 +600,7 @@ class FakeJob:
 
             @staticmethod
             def clients(service: str) -> Any:
-                return {"stepfunctions": Sfn(), "dynamodb": Dynamo(), "lambda": Lambda()}[service]
+                return {"stepfunctions": Sfn(), "dynamodb": dynamodb, "lambda": Lambda()}[service]
 
         self.client = Client()
 

@@ -15,8 +15,8 @@ from burst_client.cost import load_definition
 from burst_core.exceptions import BurstError
 from burst_core.job import STATE_PAYLOAD_LIMIT_BYTES, parse_job_request
 from burst_core.monitor import summarize
-from burst_core.persistence import BatchRecord, BatchStatus
-from burst_core.results import parse_row
+from burst_core.persistence import BatchRecord, BatchStatus, decode_record
+from burst_core.results import batch_result
 from tests.support import DOC, EXAMPLES, ROOT, section
 
 
@@ -124,7 +124,7 @@ class _S3:
     ],
 )
 def test_worker_outputs_read_back_as_results(name, mime, nresults):
-    result = parse_row(_row(EXAMPLES[name]), _S3())
+    result = batch_result(decode_record(_row(EXAMPLES[name])), _S3())
     assert (result.mime_type, result.nresults, result.results_s3_uri) == (mime, nresults, None)
 
 
@@ -134,7 +134,7 @@ def test_worker_output_pointer():
             assert f"s3://{Bucket}/{Key}" == EXAMPLES["worker-output-s3"]["resultsS3Uri"]
             return {"Body": __import__("io").BytesIO(b"[1]")}
 
-    result = parse_row(_row(EXAMPLES["worker-output-s3"]), S3())
+    result = batch_result(decode_record(_row(EXAMPLES["worker-output-s3"])), S3())
     assert (result.results, result.nresults) == ([1], 25000)
 
 
@@ -516,20 +516,20 @@ def test_own_row_attributes_are_read_with_their_documented_types():
     rows = {row["attribute"].strip("`"): row["type"] for row in table("own-row")}
     t = rows  # the documented type of each attribute
     matches = [{"index": 702, "score": 0.6875}, {"index": 714, "score": 0.640625}]
-    read = parse_row(_own_row(results={t["results"]: json.dumps(matches)}), _Bucket())
+    read = batch_result(decode_record(_own_row(results={t["results"]: json.dumps(matches)})), _Bucket())
     assert (read.results, read.nresults, read.mime_type) == (matches, 2, "application/json")  # the defaults
-    read = parse_row(_own_row(results={t["results"]: json.dumps({"best": 1})}), _Bucket())
+    read = batch_result(decode_record(_own_row(results={t["results"]: json.dumps({"best": 1})})), _Bucket())
     assert read.nresults == 1  # not a list
     text = _own_row(
         results={t["results"]: "index,score\n702,0.6875\n"},
         resultsMimeType={t["resultsMimeType"]: "text/csv"},
         nresults={t["nresults"]: "1"},
     )
-    read = parse_row(text, _Bucket())
+    read = batch_result(decode_record(text), _Bucket())
     assert (read.results, read.nresults, read.mime_type) == ("index,score\n702,0.6875\n", 1, "text/csv")
     uri = "s3://janelia-burst-compute-dev-mapjobsinputs/results/j/7.json"
-    read = parse_row(
-        _own_row(resultsS3Uri={t["resultsS3Uri"]: uri}, nresults={t["nresults"]: "2"}),
+    read = batch_result(
+        decode_record(_own_row(resultsS3Uri={t["resultsS3Uri"]: uri}, nresults={t["nresults"]: "2"})),
         _Bucket(json.dumps(matches).encode()),
     )
     assert (read.results, read.nresults, read.results_s3_uri) == (matches, 2, uri)
@@ -540,14 +540,16 @@ def test_own_row_attributes_of_other_types():
     typed = re.search(r"as DynamoDB's typed value, undecoded \(`(\{.*?\})`\)", doc)
     assert typed is not None
     value = json.loads(typed[1])
-    assert parse_row(_own_row(results=value), _Bucket()).results == value
+    assert batch_result(decode_record(_own_row(results=value)), _Bucket()).results == value
     assert "A\n`resultsMimeType`, `nresults` or `resultsS3Uri` of another type than the table's is ignored" in doc
-    read = parse_row(
-        _own_row(
-            results={"S": "[1, 2, 3]"},
-            resultsMimeType={"B": b"text/csv"},  # type: ignore[dict-item]
-            nresults={"S": "9"},
-            resultsS3Uri={"L": []},  # type: ignore[dict-item]
+    read = batch_result(
+        decode_record(
+            _own_row(
+                results={"S": "[1, 2, 3]"},
+                resultsMimeType={"B": b"text/csv"},  # type: ignore[dict-item]
+                nresults={"S": "9"},
+                resultsS3Uri={"L": []},  # type: ignore[dict-item]
+            )
         ),
         _Bucket(),
     )

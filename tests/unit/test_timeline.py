@@ -30,8 +30,19 @@ from burst_client.timeline import (
     render_png,
     timeline_from,
 )
-from burst_core.persistence import decode_record
-from tests.support import JOB, T0, History, at, deferred_row, job_input, row, three_round_history
+from burst_core.persistence import decode_record, job_query
+from tests.support import (
+    JOB,
+    T0,
+    History,
+    at,
+    deferred_row,
+    job_input,
+    row,
+    stub_query,
+    stubbed_client,
+    three_round_history,
+)
 
 # durations of the 12 batches: 8 of 1 s, one of 2 s, one of 4 s (succeeded), one failed after 0.1 s, one of 1 s
 DURATIONS = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 4.0, 0.1, 1.0]
@@ -45,9 +56,14 @@ def twelve_rows(*, aws: bool = True) -> list[dict[str, Any]]:
     return out
 
 
+def timeline_of(events: list[dict[str, Any]], rows: list[dict[str, Any]]) -> tl.Timeline:
+    """The timeline of synthetic history events and rows (DynamoDB items, as the state machine writes them)."""
+    return timeline_from(events, [decode_record(item) for item in rows])
+
+
 @pytest.fixture
 def timeline() -> tl.Timeline:
-    return timeline_from(three_round_history(), twelve_rows())
+    return timeline_of(three_round_history(), twelve_rows())
 
 
 def test_one_bar_per_batch_round_monitor_and_combiner(timeline: tl.Timeline) -> None:
@@ -129,7 +145,7 @@ def test_nearest_rank_percentile() -> None:
 
 def test_moto_reports_map_state_failed_after_a_successful_map_run() -> None:
     # moto 5.2.5 emits MapRunSucceeded then MapStateFailed for a map run that succeeded
-    timeline = timeline_from(three_round_history(map_state_end="MapStateFailed"), twelve_rows())
+    timeline = timeline_of(three_round_history(map_state_end="MapStateFailed"), twelve_rows())
     assert {bar.status for bar in timeline.bars_of(ROUND)} == {"succeeded"}
 
 
@@ -139,14 +155,14 @@ def test_a_failed_map_run_marks_its_round_failed() -> None:
         if event["type"] == "MapRunSucceeded":
             event["type"] = "MapRunFailed"
             break
-    rounds = timeline_from(events, twelve_rows()).bars_of(ROUND)
+    rounds = timeline_of(events, twelve_rows()).bars_of(ROUND)
     assert [bar.status for bar in rounds] == ["failed", "succeeded", "succeeded"]
     assert rounds[0].colour == FAILED
 
 
 def test_moto_and_aws_time_formats_give_the_same_bars() -> None:
-    aws = timeline_from(three_round_history(), twelve_rows(aws=True)).bars_of(BATCH)
-    moto = timeline_from(three_round_history(), twelve_rows(aws=False)).bars_of(BATCH)
+    aws = timeline_of(three_round_history(), twelve_rows(aws=True)).bars_of(BATCH)
+    moto = timeline_of(three_round_history(), twelve_rows(aws=False)).bars_of(BATCH)
     assert [(b.batch_id, b.colour) for b in aws] == [(b.batch_id, b.colour) for b in moto]
     for a, m in zip(aws, moto, strict=True):
         assert abs((a.start - m.start).total_seconds()) < 0.001
@@ -167,7 +183,7 @@ def test_task_retries_are_attempts_of_one_state_run() -> None:
 
 def test_a_running_execution_is_drawn_up_to_its_last_event() -> None:
     events = [e for e in three_round_history() if e["id"] <= 8]  # inside round 1's DispatchNextBatches
-    timeline = timeline_from(events, twelve_rows()[:4])
+    timeline = timeline_of(events, twelve_rows()[:4])
     assert timeline.status == "running"
     (next_round,) = [bar for bar in timeline.bars if bar.label == "DispatchNextBatches"]
     assert next_round.status == "running"
@@ -178,7 +194,7 @@ def test_a_running_execution_is_drawn_up_to_its_last_event() -> None:
 def test_rows_without_times_are_counted_not_drawn() -> None:
     rows = twelve_rows()
     del rows[5]["startedAt"]
-    timeline = timeline_from(three_round_history(), rows)
+    timeline = timeline_of(three_round_history(), rows)
     assert len(timeline.bars_of(BATCH)) == 11
     assert timeline.rows_without_times == 1
     assert any("without startedAt" in note for note in timeline.notes)
@@ -190,7 +206,7 @@ def test_a_redrive_leaves_out_the_rows_of_earlier_executions() -> None:
     start["input"] = json.dumps(job_input(12, redrive=1))
     rows = twelve_rows()
     rows[0]["startedAt"] = {"S": (T0 - timedelta(hours=1)).isoformat()}  # from the first execution
-    timeline = timeline_from(events, rows)
+    timeline = timeline_of(events, rows)
     assert sorted(bar.batch_id for bar in timeline.bars_of(BATCH) if bar.batch_id is not None) == list(range(1, 12))
 
 
@@ -198,7 +214,7 @@ def test_deferred_rows_are_counted_not_drawn() -> None:
     # batch 11 was still deferred when the job ended (throttled until its retries ran out, no times)
     rows = twelve_rows()
     rows[11] = deferred_row(11)
-    timeline = timeline_from(three_round_history(), rows)
+    timeline = timeline_of(three_round_history(), rows)
     assert sorted(bar.batch_id for bar in timeline.bars_of(BATCH) if bar.batch_id is not None) == list(range(11))
     assert timeline.deferred == 1
     assert timeline.rows_without_times == 0  # deferred rows are not "rows without times"
@@ -207,7 +223,7 @@ def test_deferred_rows_are_counted_not_drawn() -> None:
     assert not any("have no row" in note for note in timeline.notes)
     # while the job runs, a deferred batch waits for a later round
     running = [e for e in three_round_history() if e["type"] != "ExecutionSucceeded"]
-    assert any("run again in a later round" in note for note in timeline_from(running, rows).notes)
+    assert any("run again in a later round" in note for note in timeline_of(running, rows).notes)
 
 
 def test_a_round_with_deferred_batches_names_them_in_its_label() -> None:
@@ -216,14 +232,14 @@ def test_a_round_with_deferred_batches_names_them_in_its_label() -> None:
     h.map_round(0.1, 5, 0, 4)
     h.task("DispatchNextBatches", 5, 5.2, "x-dispatchNextBatches")
     h.map_round(5.3, 9, 1, 8, last=7, carried=2)  # batches 1 and 3 again, then 4..7
-    labels = [bar.label for bar in timeline_from(h.events, []).bars_of(ROUND)]
+    labels = [bar.label for bar in timeline_of(h.events, []).bars_of(ROUND)]
     assert labels == ["round 1 (batches 0-3)", "round 2 (batches 1-7, 2 carried)"]
 
 
 def test_rows_are_decoded_in_one_place() -> None:
     # the row's batch id, status, error and times come from burst_core.persistence.decode_record
     item = row(4, 1.0, 2.0, "failed")
-    (bar,) = tl.batch_bars([item]).bars
+    (bar,) = tl.batch_bars([decode_record(item)]).bars
     record = decode_record(item)
     assert (bar.batch_id, bar.status, bar.start) == (record.batch_id, record.status.value, at(1.0))
     assert bar.detail == "batch 4: 2.000 s, failed, ValueError"
@@ -265,12 +281,8 @@ def test_build_timeline_reads_history_and_rows_through_the_job() -> None:
         def get_execution_history(self, **request: Any) -> dict[str, Any]:
             return {"events": events}
 
-    class Dynamo:
-        def query(self, **request: Any) -> dict[str, Any]:
-            assert request["ConsistentRead"] is True
-            if "ExclusiveStartKey" in request:
-                return {"Items": rows[6:]}
-            return {"Items": rows[:6], "LastEvaluatedKey": {"jobId": {"S": JOB}, "batchId": {"N": "5"}}}
+    dynamodb, stubber = stubbed_client("dynamodb")
+    stub_query(stubber, rows[:6], rows[6:], expected=job_query("janelia-burst-compute-dev-tasks", JOB))
 
     class Stack:
         tasks_table = "janelia-burst-compute-dev-tasks"
@@ -280,7 +292,7 @@ def test_build_timeline_reads_history_and_rows_through_the_job() -> None:
 
         @staticmethod
         def clients(service: str) -> Any:
-            return {"stepfunctions": Sfn(), "dynamodb": Dynamo()}[service]
+            return {"stepfunctions": Sfn(), "dynamodb": dynamodb}[service]
 
     class FakeJob:
         job_id = JOB
@@ -288,6 +300,7 @@ def test_build_timeline_reads_history_and_rows_through_the_job() -> None:
         client = Client()
 
     timeline = build_timeline(FakeJob())  # type: ignore[arg-type]
+    stubber.assert_no_pending_responses()  # two pages, the second from the first's LastEvaluatedKey
     assert len(timeline.bars_of(BATCH)) == 12
     assert timeline.job_id == JOB
 
@@ -310,7 +323,7 @@ def test_html_is_self_contained_with_a_tooltip_per_batch(timeline: tl.Timeline, 
 def test_html_escapes_what_it_shows(tmp_path) -> None:
     rows = twelve_rows()
     rows[10]["error"] = {"S": "<script>alert(1)</script>"}
-    text = render_html(timeline_from(three_round_history(), rows), tmp_path / "t.html").read_text()
+    text = render_html(timeline_of(three_round_history(), rows), tmp_path / "t.html").read_text()
     assert "<script>" not in text
     assert "&lt;script&gt;" in text
 
@@ -346,7 +359,7 @@ def test_ten_thousand_batches_render_in_reasonable_size_and_time(tmp_path) -> No
         wave, slot = divmod(b % 5000, 1000)
         rows.append(row(b, base + wave * 59 + slot * 0.002, 50 + (b % 7), "failed" if b % 997 == 0 else "succeeded"))
     started = time.perf_counter()
-    timeline = timeline_from(h.events, rows)
+    timeline = timeline_of(h.events, rows)
     html_path = render_html(timeline, tmp_path / "big.html")
     elapsed = time.perf_counter() - started
     assert len(timeline.bars_of(BATCH)) == 10_000
@@ -362,7 +375,7 @@ def test_ten_thousand_batches_render_in_reasonable_size_and_time(tmp_path) -> No
 
 def test_empty_history_is_a_clear_error() -> None:
     with pytest.raises(tl.TimelineError, match="no events"):
-        timeline_from([], [])
+        timeline_of([], [])
 
 
 def test_bad_time_is_a_clear_error() -> None:

@@ -41,7 +41,7 @@ ENDPOINT_COMPONENTS = [
         "endpoint: HTTP (werkzeug server, botocore/urllib3 clients of the interpreter)",
         ("werkzeug/", "urllib3/", "botocore/", "http/", "socketserver", "socket"),
     ),
-    ("endpoint: moto gap workarounds (burst_client/local/workarounds.py)", ("burst_client/local/workarounds.py",)),
+    ("endpoint: moto gap workarounds (burst_client/local/moto_patches/)", ("burst_client/local/moto_patches/",)),
     ("endpoint: Lambda runtime (pool, pipes to workers)", ("burst_client/local/",)),
 ]
 WORKER_COMPONENTS = [

@@ -2,6 +2,6 @@
 
 import sys
 
-from burst_client.local.server import main
+from burst_client.local.cli import main
 
 sys.exit(main())

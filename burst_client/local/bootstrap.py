@@ -1,6 +1,6 @@
 """The process that runs inside one warm local Lambda execution environment.
 
-Started by :mod:`burst_client.local.lambda_runtime` as ``python -I -u bootstrap.py REQ_FD RESP_FD`` with the
+Started by :mod:`burst_client.local.runtime.worker` as ``python -s -P -u bootstrap.py REQ_FD RESP_FD`` with the
 unpacked deployment package as working directory and the function's environment. It imports the handler
 once (the init phase), then serves invocations one at a time, like the Lambda Python runtime does.
 

@@ -25,8 +25,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from burst_client.local.runtime.report import peak_memory_kb
+
 if TYPE_CHECKING:
-    from burst_client.local.lambda_runtime import FunctionSpec
+    from burst_client.local.runtime.spec import FunctionSpec
 
 LOG = logging.getLogger(__name__)
 
@@ -50,18 +52,6 @@ _NO_MEMORY = "\tMax Memory Used: 0 MB"
 def log_group_name(function_name: str) -> str:
     """The log group Lambda writes a function's logs to (unless its LoggingConfig names another)."""
     return f"/aws/lambda/{function_name}"
-
-
-def max_memory_used_mb(pid: int) -> int:
-    """The peak resident memory of process ``pid`` (VmHWM), 0 when it cannot be read (e.g. it has exited)."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) // 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
 
 
 class _Flush:
@@ -89,7 +79,8 @@ class FunctionLogs:
         """Queue one invocation's events (in the order they came) for ``stream`` of the function's log group.
 
         ``pid``: the worker process, whose peak memory fills in the REPORT line when the runtime left it at 0
-        (the runtime reads /proc only for LogType=Tail; the writer thread reads it off the invocation's path).
+        (the runtime reads /proc only for LogType=Tail and for a worker it stops; the writer thread reads it off
+        the invocation's path).
         """
         if events and stream:
             self._queue.put((spec.account_id, spec.region, log_group_name(spec.name), stream, events, pid))
@@ -131,7 +122,7 @@ class FunctionLogs:
             return known[1]
         if len(self._memory) > 1000:  # pids of workers long gone
             self._memory.clear()
-        mb = max_memory_used_mb(pid)
+        mb = peak_memory_kb(pid) // 1024
         self._memory[pid] = (now, mb)
         return mb
 

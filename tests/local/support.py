@@ -20,19 +20,13 @@ import yaml
 from botocore.config import Config
 
 from burst_client.cost import load_definition
-from burst_client.deploy import sls
+from burst_client.deploy import LOCAL_CREDENTIALS, sls
 from burst_client.endpoint_process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_SERVICE = Path(__file__).resolve().parent / "fixtures" / "service"
 SLS = ROOT / "node_modules" / ".bin" / "sls"
-REGION = "us-east-1"
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-}
+REGION = LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"]
 SERVICE = "burst-local-fixture"
 STAGE = "local"
 WORKER = f"{SERVICE}-{STAGE}-worker"
@@ -77,8 +71,8 @@ class Endpoint:
             service,
             endpoint_url=self.url,
             region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
             config=NO_RETRIES.merge(Config(**config)) if config else NO_RETRIES,
         )
 

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from burst_client.deploy import LOCAL_CREDENTIALS
 from tests.local.support import SLOW, WORKER, Deployed, pid_alive, run_sls
 
 REQUEST_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -43,7 +44,7 @@ def test_request_response_runs_the_deployed_code(deployed: Deployed) -> None:
     assert env["AWS_LAMBDA_FUNCTION_NAME"] == WORKER
     assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
     assert env["AWS_LAMBDA_FUNCTION_TIMEOUT"] == "10"
-    assert env["AWS_ACCESS_KEY_ID"] == "testing"
+    assert env["AWS_ACCESS_KEY_ID"] == LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"]
     context = body["context"]
     assert context["function_name"] == WORKER
     assert context["memory_limit_in_mb"] == "256"

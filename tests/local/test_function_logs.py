@@ -21,7 +21,7 @@ import pytest
 from moto import mock_aws
 
 from burst_client.local.function_logs import FunctionLogs, LogEvent, MotoLogs, log_group_name
-from burst_client.local.lambda_runtime import FunctionSpec
+from burst_client.local.runtime import FunctionSpec
 from tests.local.support import Endpoint, create_function, make_zip
 
 STREAM_NAME = re.compile(r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from burst_client.local.lambda_runtime import (
+from burst_client.local.runtime import (
     CpuGauge,
     FunctionSpec,
     Invocation,
@@ -40,6 +40,13 @@ def handler(event, context):
         return {"trace": os.environ["_X_AMZN_TRACE_ID"]}
     if action == "decimal":
         return {"int": decimal.Decimal("3"), "float": decimal.Decimal("2.5")}
+    if action == "grow":  # hold ~event["mb"] MB for a while, then die
+        held = bytearray(event["mb"] * 1024 * 1024)
+        held[::4096] = b"x" * len(held[::4096])
+        time.sleep(event["seconds"])
+        os._exit(3)
+    if action == "exit":
+        os._exit(3)
     return {"pid": os.getpid(), "env": os.environ.get("GREETING")}
 """
 CODE = make_zip({"pkg/h.py": HANDLER, "pkg/__init__.py": "", "broken.py": "import not_a_module\n"})
@@ -319,3 +326,24 @@ def test_every_invocation_gets_its_own_trace_header(runtime: LambdaRuntime) -> N
     for trace in traces:
         assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0", trace), trace
     assert len(set(traces)) == 3
+
+
+def max_memory_used(result: InvokeResult) -> int:
+    report = base64.b64decode(result.headers["X-Amz-Log-Result"]).decode().rstrip("\n").splitlines()[-1]
+    assert report.startswith("REPORT RequestId: "), report
+    return int(re.search(r"\tMax Memory Used: (\d+) MB", report)[1])  # type: ignore[index]
+
+
+def test_report_has_the_peak_memory_of_a_worker_that_timed_out_or_died(runtime: LambdaRuntime) -> None:
+    timed_out = call(runtime, {"action": "sleep", "seconds": 5}, spec(timeout=1), log_tail=True)
+    assert body(timed_out)["errorType"] == "Sandbox.Timedout"
+    assert max_memory_used(timed_out) > 0  # read before the worker was killed
+
+    exited = call(runtime, {"action": "exit"}, log_tail=True)
+    assert body(exited)["errorType"] == "Runtime.ExitError"
+    assert max_memory_used(exited) > 0  # as read while it lived (after its init)
+
+    # a long invocation has its peak read while it runs: a worker that dies after growing reports it
+    grew = call(runtime, {"action": "grow", "mb": 100, "seconds": 1.5}, log_tail=True)
+    assert body(grew)["errorType"] == "Runtime.ExitError"
+    assert max_memory_used(grew) >= 100

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import replace
@@ -9,8 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from burst_client.local.lambda_runtime import FunctionSpec, Invocation, LambdaRuntime, LocalLambdaError
-from burst_client.local.layers import LayerDirs, LayerError
+from burst_client.local.runtime import (
+    FunctionSpec,
+    Invocation,
+    LambdaRuntime,
+    LayerContent,
+    LayerError,
+    LocalLambdaError,
+)
+from burst_client.local.runtime.code import LayerDirs
+from burst_client.local.runtime.environment import function_environment
 from tests.local.support import make_zip, pid_alive
 
 HANDLER = """
@@ -48,10 +58,15 @@ LAYERS = {
 }
 
 
-def load(arn: str) -> bytes:
+def content(zip_file: bytes) -> LayerContent:
+    """A layer version's content with its CodeSha256 as Lambda computes it."""
+    return LayerContent(base64.b64encode(hashlib.sha256(zip_file).digest()).decode(), zip_file)
+
+
+def load(arn: str) -> LayerContent:
     if arn not in LAYERS:
         raise LayerError(f"layer version {arn} does not exist")
-    return LAYERS[arn]
+    return content(LAYERS[arn])
 
 
 SPEC = FunctionSpec(
@@ -116,14 +131,33 @@ def test_a_missing_layer_fails_the_invocation_clearly(runtime: LambdaRuntime) ->
 
 
 def test_without_layers_nothing_is_added(tmp_path: Path) -> None:
-    dirs = LayerDirs(tmp_path / "opt")
-    assert dirs.environment((), "python3.12", {"PATH": "/bin"}) == {}
+    env = function_environment(
+        replace(SPEC, layers=()),
+        code_dir=tmp_path,
+        runtime_dir=tmp_path,
+        home=tmp_path,
+        log_stream="s",
+        endpoint_url="http://127.0.0.1:9",
+    )
+    assert "PYTHONPATH" not in env and "LD_LIBRARY_PATH" not in env
     with pytest.raises(LayerError, match="no way to read layers"):
-        dirs.environment((FIRST,), "python3.12", {})
+        LayerDirs(tmp_path / "opt").opt_dir((FIRST,))
+
+
+def test_a_republished_layer_version_gets_a_directory_of_its_own(tmp_path: Path) -> None:
+    """Directories are keyed by the versions' content: an endpoint restarted with the same work directory
+    publishes layer:first:1 again, with other content."""
+    before = LayerDirs(tmp_path / "opt", load).opt_dir((FIRST,))
+    assert LayerDirs(tmp_path / "opt", load).opt_dir((FIRST,)) == before  # same content: unpacked once
+    changed = {FIRST: content(make_zip({"python/shared.py": "WHO = 'republished'\n"}))}
+    after = LayerDirs(tmp_path / "opt", changed.__getitem__).opt_dir((FIRST,))
+    assert after != before
+    assert (after / "python" / "shared.py").read_text() == "WHO = 'republished'\n"
+    assert (before / "python" / "shared.py").read_text() == "WHO = 'first'\n"
 
 
 def test_a_layer_that_is_no_zip_file(tmp_path: Path) -> None:
-    dirs = LayerDirs(tmp_path / "opt", lambda arn: b"not a zip")
+    dirs = LayerDirs(tmp_path / "opt", lambda arn: LayerContent("not-a-zip", b"not a zip"))
     with pytest.raises(LayerError, match=f"the content of layer {FIRST} is not a zip file"):
         dirs.opt_dir((FIRST,))
     assert [p.name for p in (tmp_path / "opt").iterdir()] == []  # the staging directory is removed

@@ -1,15 +1,17 @@
 """Each moto gap the local endpoint works around: plain moto still has it, and the workaround closes it.
 
 When moto fixes a gap, the "plain moto" half of its test fails: drop the workaround then.
-Everything runs in-process on mock_aws; workarounds are applied only inside ``workarounds.applied(...)``.
+Everything runs in-process on mock_aws; workarounds are applied only inside ``moto_patches.applied(...)``.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import json
 import os
+import pkgutil
 import re
 import threading
 import time
@@ -24,7 +26,13 @@ from moto import mock_aws
 from moto.stepfunctions.parser import utils as parser_utils
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 
-from burst_client.local import workarounds
+from burst_client.local import moto_patches
+from burst_client.local.moto_patches import express as express_patches
+from burst_client.local.moto_patches import in_process, lambda_, registry, speed
+from burst_client.local.moto_patches.dynamodb import plain_update
+from burst_client.local.moto_patches.map_runs import exceeds_tolerance
+from burst_client.local.moto_patches.stepfunctions import parse_rfc3339
+from burst_core.job import iso_timestamp
 from tests.local.support import create_tasks_table, lifecycle_child_states
 
 REGION = "us-east-1"
@@ -34,9 +42,9 @@ PASS = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}
 
 @pytest.fixture(autouse=True)
 def _no_workarounds(aws_env: None) -> Iterator[None]:
-    workarounds.revert()  # in case something applied them in this process
+    moto_patches.revert()  # in case something applied them in this process
     yield
-    workarounds.revert()
+    moto_patches.revert()
 
 
 @pytest.fixture
@@ -92,10 +100,41 @@ def distributed_map(child: dict[str, Any], **fields: Any) -> dict[str, Any]:
 
 
 def test_every_workaround_is_listed_once() -> None:
-    names = [w.name for w in workarounds.WORKAROUNDS]
+    for module in pkgutil.iter_modules(moto_patches.__path__):  # one the package forgot would register only now
+        importlib.import_module(f"{moto_patches.__name__}.{module.name}")
+    assert registry.workarounds() == moto_patches.WORKAROUNDS
+    names = [w.name for w in moto_patches.WORKAROUNDS]
+    numbers = [w.number for w in moto_patches.WORKAROUNDS]
     assert len(names) == len(set(names))
-    assert workarounds.apply_all() == names
-    assert workarounds.apply_all() == []  # idempotent
+    assert len(numbers) == len(set(numbers))
+    assert [w.order for w in moto_patches.WORKAROUNDS] == sorted(w.order for w in moto_patches.WORKAROUNDS)
+    assert moto_patches.apply_all() == names
+    assert moto_patches.apply_all() == []  # idempotent
+
+
+def test_a_workaround_is_registered_from_its_docstring(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "_registered", {})
+
+    @registry.workaround("an-example")
+    def example() -> registry.Undo:
+        """Gap 7b (speed): the first paragraph is the gap,
+        over several lines if need be
+
+        The details follow.
+        """
+        return lambda: None
+
+    (registered,) = registry.workarounds()
+    assert (registered.name, registered.number, registered.gap) == (
+        "an-example",
+        "7b",
+        "the first paragraph is the gap, over several lines if need be",
+    )
+    assert registered.apply is example
+    with pytest.raises(ValueError, match="registered twice"):
+        registry.workaround("an-example")(example)
+    with pytest.raises(ValueError, match="must start with 'Gap N: <the gap>'"):
+        registry.workaround("undocumented")(lambda: lambda: None)
 
 
 # -- 1 --------------------------------------------------------------------------------------------------------
@@ -120,7 +159,7 @@ def test_validate_template_ignores_cfn_lint_warnings() -> None:
         with pytest.raises(ClientError, match="dependency already enforced by a 'GetAtt'"):
             cloudformation.validate_template(TemplateBody=W3005_TEMPLATE)
 
-        with workarounds.applied("validate-template-ignores-warnings"):
+        with moto_patches.applied("validate-template-ignores-warnings"):
             cloudformation.validate_template(TemplateBody=W3005_TEMPLATE)
             with pytest.raises(ClientError, match="'Nope' was unexpected"):
                 cloudformation.validate_template(TemplateBody=E3002_TEMPLATE)
@@ -148,7 +187,7 @@ def test_sub_substitutes_variables_starting_with_a_digit() -> None:
         with pytest.raises(KeyError, match="0f3e"):
             cloudformation.create_stack(StackName="plain", TemplateBody=SUB_TEMPLATE)
 
-        with workarounds.applied("sub-with-digit-variables"):
+        with moto_patches.applied("sub-with-digit-variables"):
             cloudformation.create_stack(StackName="patched", TemplateBody=SUB_TEMPLATE)
         outputs = cloudformation.describe_stacks(StackName="patched")["Stacks"][0]["Outputs"]
         assert outputs[0]["OutputValue"] == "t-digits-us-east-1-plain"
@@ -173,7 +212,7 @@ def test_change_set_deploy_has_outputs() -> None:
         cloudformation = boto3.client("cloudformation", region_name=REGION)
         assert "Outputs" not in deploy_with_change_set(cloudformation, "plain")
 
-        with workarounds.applied("change-set-refreshes-outputs"):
+        with moto_patches.applied("change-set-refreshes-outputs"):
             stack = deploy_with_change_set(cloudformation, "patched")
         assert stack["Outputs"][0]["OutputKey"] == "TopicArn"
         assert stack["Outputs"][0]["OutputValue"].startswith("arn:aws:sns:us-east-1:")
@@ -195,7 +234,7 @@ def test_state_machines_from_cloudformation_are_executable(sfn: Any) -> None:
         sfn.start_execution(stateMachineArn=arn)
     cloudformation.delete_stack(StackName="plain")
 
-    with workarounds.applied("cfn-state-machines-in-executing-backend"):
+    with moto_patches.applied("cfn-state-machines-in-executing-backend"):
         cloudformation.create_stack(StackName="patched", TemplateBody=state_machine_template(PASS))
         execution = sfn.start_execution(stateMachineArn=arn, input='{"x": 1}')
         assert wait(sfn, execution["executionArn"])["output"] == '{"x": 1}'
@@ -218,7 +257,7 @@ def test_executions_without_a_name_get_a_uuid(sfn: Any) -> None:
     with pytest.raises(sfn.exceptions.ExecutionAlreadyExists):
         sfn.start_execution(stateMachineArn=arn)
 
-    with workarounds.applied("execution-name-defaults-to-uuid"):
+    with moto_patches.applied("execution-name-defaults-to-uuid"):
         names = {sfn.start_execution(stateMachineArn=arn)["executionArn"].rsplit(":", 1)[1] for _ in range(2)}
     assert len(names) == 2
     assert all(re.fullmatch(r"[0-9a-f-]{36}", name) for name in names)
@@ -230,7 +269,7 @@ def test_integer_tolerated_failure_percentage_is_valid(sfn: Any) -> None:
     with pytest.raises(ClientError, match="ToleratedFailurePercentage"):
         sfn.create_state_machine(name="plain", definition=definition, roleArn=ROLE)
 
-    with workarounds.applied("integer-tolerated-failure-percentage"):
+    with moto_patches.applied("integer-tolerated-failure-percentage"):
         arn = sfn.create_state_machine(name="patched", definition=definition, roleArn=ROLE)["stateMachineArn"]
         execution = sfn.start_execution(stateMachineArn=arn, input='{"items": [1, 2]}')
         assert wait(sfn, execution["executionArn"])["status"] == "SUCCEEDED"
@@ -251,7 +290,7 @@ def test_result_writer_parameters_read_the_state_input(sfn: Any) -> None:
     assert plain["status"] == "FAILED"
     assert "The JSONPath '$.bucket' could not be found in the input '[1, 2, 3]'" in plain["cause"]
 
-    with workarounds.applied("result-writer-reads-state-input"):
+    with moto_patches.applied("result-writer-reads-state-input"):
         patched = run(sfn, definition, execution_input)
     assert patched["status"] == "SUCCEEDED", patched
     details = json.loads(patched["output"])["ResultWriterDetails"]
@@ -275,7 +314,7 @@ def test_map_workers_do_not_recurse_per_item(sfn: Any, monkeypatch: pytest.Monke
     assert crashed == [RecursionError]
     assert sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING"  # and stays so
 
-    with workarounds.applied("map-workers-iterate"):
+    with moto_patches.applied("map-workers-iterate"):
         assert run(sfn, definition, many, timeout=60)["status"] == "SUCCEEDED"
         inline = json.loads(json.dumps(definition).replace('"DISTRIBUTED"', '"INLINE"'))
         del inline["States"]["Map"]["ItemProcessor"]["ProcessorConfig"]["ExecutionType"]
@@ -294,7 +333,7 @@ def test_jsonpath_expressions_are_parsed_once() -> None:
         parse("$.a.b")
     uncached = (time.perf_counter() - started) / 20
 
-    with workarounds.applied("jsonpath-parse-cache"):
+    with moto_patches.applied("jsonpath-parse-cache"):
         assert parse("$.a.b") is parse("$.a.b")
         assert json_path.extract_json("$.a.b", {"a": {"b": 3}}) == 3
     assert uncached > 0.0002  # ~1 ms on a slow machine, the reason for the cache
@@ -314,7 +353,7 @@ def test_moto_module_list_is_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "awslambda" in list(moto_backends.list_of_moto_modules())
     assert len(calls) == 2  # once per request the server handles
 
-    with workarounds.applied("moto-module-list-cache"):
+    with moto_patches.applied("moto-module-list-cache"):
         calls.clear()
         assert "stepfunctions" in moto_backends.list_of_moto_modules()
         assert "awslambda" in moto_backends.list_of_moto_modules()
@@ -328,7 +367,7 @@ def test_interpreter_reuses_its_clients(monkeypatch: pytest.MonkeyPatch) -> None
     assert first is not boto_client.boto_client_for(REGION, "lambda")
     assert first.meta.endpoint_url == "http://localhost:4566"
 
-    with workarounds.applied("interpreter-client-cache"):
+    with moto_patches.applied("interpreter-client-cache"):
         cached = boto_client.boto_client_for(REGION, "lambda")
         assert cached is boto_client.boto_client_for(REGION, "lambda")
         assert cached is not boto_client.boto_client_for(REGION, "s3")
@@ -353,17 +392,17 @@ def test_interpreter_requests_are_answered_in_process(monkeypatch: pytest.Monkey
         start_response("200 OK", [("X-Amz-Function-Error", "Unhandled"), ("Content-Type", "application/json")])
         return [b'{"errorMessage": "boom"}']
 
-    workarounds.serve_in_process(app)
+    moto_patches.serve_in_process(app)
     try:
         # the gap: without 11b the request goes over HTTP
-        with workarounds.applied("interpreter-client-cache"), pytest.raises(EndpointConnectionError):
+        with moto_patches.applied("interpreter-client-cache"), pytest.raises(EndpointConnectionError):
             boto_client.boto_client_for(REGION, "lambda").invoke(FunctionName=arn, Payload=b"{}")
         assert seen == []
 
-        with workarounds.applied("interpreter-client-cache", "interpreter-in-process"):
+        with moto_patches.applied("interpreter-client-cache", "interpreter-in-process"):
             answer = boto_client.boto_client_for(REGION, "lambda").invoke(FunctionName=arn, Payload=b'{"a": 1}')
     finally:
-        workarounds.serve_in_process(None)
+        moto_patches.serve_in_process(None)
 
     assert answer["StatusCode"] == 200
     assert answer["FunctionError"] == "Unhandled"
@@ -382,7 +421,7 @@ def test_wsgi_environ_keeps_the_raw_uri_and_query() -> None:
     request = AWSRequest(
         method="GET", url="http://127.0.0.1:4566/bucket/a%20b%2Bc?list-type=2&prefix=x%2Fy", headers={"X-A": "1"}
     ).prepare()
-    environ = workarounds.wsgi_environ(request)
+    environ = in_process.wsgi_environ(request)
     assert environ["PATH_INFO"] == "/bucket/a b+c"
     assert environ["RAW_URI"] == "/bucket/a%20b%2Bc?list-type=2&prefix=x%2Fy"
     assert environ["QUERY_STRING"] == "list-type=2&prefix=x%2Fy"
@@ -433,7 +472,7 @@ def threads_started(sfn: Any, definition: dict[str, Any], monkeypatch: pytest.Mo
 
 def test_tasks_without_a_timeout_run_in_the_calling_thread(sfn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     plain = threads_started(sfn, put_item_task(), monkeypatch)
-    with workarounds.applied("tasks-without-timeout-inline"):
+    with moto_patches.applied("tasks-without-timeout-inline"):
         inline = threads_started(sfn, put_item_task(), monkeypatch)
         timed = threads_started(sfn, put_item_task(TimeoutSeconds=30), monkeypatch)
     assert plain - inline == 2 * 3  # the gap: a thread per Task and per program, here one Task per run
@@ -448,7 +487,7 @@ def test_inline_tasks_give_the_same_output(sfn: Any, monkeypatch: pytest.MonkeyP
     threads_started(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}, monkeypatch, runs=1)
 
     plain = run(sfn, definition, {"k": "a"})
-    with workarounds.applied("tasks-without-timeout-inline"):
+    with moto_patches.applied("tasks-without-timeout-inline"):
         inline = run(sfn, definition, {"k": "a"})
     assert plain["status"] == inline["status"] == "SUCCEEDED"
     assert json.loads(inline["output"]) == json.loads(plain["output"])
@@ -462,9 +501,9 @@ def test_finished_interpreter_threads_are_dropped(sfn: Any, monkeypatch: pytest.
         thread.start()
         thread.join()
     parser_utils.TMP_THREADS.extend(finished)
-    monkeypatch.setitem(workarounds._prune_at, "size", 512)  # as in a fresh endpoint
+    monkeypatch.setitem(speed._prune_at, "size", 512)  # as in a fresh endpoint
     try:
-        with workarounds.applied("tasks-without-timeout-inline"):
+        with moto_patches.applied("tasks-without-timeout-inline"):
             threads_started(sfn, put_item_task(), monkeypatch, runs=1)
         assert not any(thread in parser_utils.TMP_THREADS for thread in finished)
     finally:
@@ -488,7 +527,7 @@ def test_response_method_names_are_listed_once(monkeypatch: pytest.MonkeyPatch) 
     assert "put_item" in moto_responses.method_names_from_class(DynamoHandler)
     assert len(calls) == 2  # once per request the server handles
 
-    with workarounds.applied("response-method-names-cache"):
+    with moto_patches.applied("response-method-names-cache"):
         calls.clear()
         assert "put_item" in moto_responses.method_names_from_class(DynamoHandler)
         assert "query" in moto_responses.method_names_from_class(DynamoHandler)
@@ -518,7 +557,7 @@ def test_timestamp_rules_accept_fractional_seconds(sfn: Any) -> None:
     past = {"deadline": "2000-01-01T00:00:00.000Z"}
     assert json.loads(run(sfn, DEADLINE_CHECK, past)["output"])["verdict"] == "in time"  # wrong
 
-    with workarounds.applied("rfc3339-timestamp-comparisons"):
+    with moto_patches.applied("rfc3339-timestamp-comparisons"):
         assert json.loads(run(sfn, DEADLINE_CHECK, past)["output"])["verdict"] == "late"
         future = {"deadline": "2099-01-01T00:00:00+01:00"}
         assert json.loads(run(sfn, DEADLINE_CHECK, future)["output"])["verdict"] == "in time"
@@ -537,7 +576,7 @@ def test_timestamp_rules_accept_fractional_seconds(sfn: Any) -> None:
     ],
 )
 def test_parse_rfc3339(text: str, expected: str | None) -> None:
-    parsed = workarounds.parse_rfc3339(text)
+    parsed = parse_rfc3339(text)
     assert (parsed.isoformat() if parsed else None) == expected
 
 
@@ -545,7 +584,7 @@ def test_entered_time_has_aws_format(sfn: Any) -> None:
     plain = json.loads(run(sfn, DEADLINE_CHECK, {"deadline": "2099-01-01T00:00:00Z"})["output"])
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", plain["timing"]["startedAt"])
 
-    with workarounds.applied("entered-time-format"):
+    with moto_patches.applied("entered-time-format"):
         patched = json.loads(run(sfn, DEADLINE_CHECK, {"deadline": "2099-01-01T00:00:00Z"})["output"])
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", patched["timing"]["startedAt"])
 
@@ -569,7 +608,7 @@ ONE_IN_FOUR = {"items": [{"fail": False}, {"fail": True}, {"fail": False}, {"fai
 def test_map_fails_beyond_its_failure_tolerance(sfn: Any) -> None:
     assert run(sfn, distributed_map(ODD_ITEMS_FAIL), ONE_IN_FOUR)["status"] == "SUCCEEDED"  # wrong
 
-    with workarounds.applied("map-failure-tolerance"):
+    with moto_patches.applied("map-failure-tolerance"):
         untolerated = run(sfn, distributed_map(ODD_ITEMS_FAIL), ONE_IN_FOUR)
         within = run(sfn, distributed_map(ODD_ITEMS_FAIL, ToleratedFailurePercentage=25.0), ONE_IN_FOUR)
         above = run(sfn, distributed_map(ODD_ITEMS_FAIL, ToleratedFailureCount=0), ONE_IN_FOUR)
@@ -593,7 +632,7 @@ def test_map_fails_beyond_its_failure_tolerance(sfn: Any) -> None:
 
 def test_stopped_execution_with_a_map_is_aborted_not_failed(sfn: Any) -> None:
     waiting = {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3, "End": True}}}
-    with workarounds.applied("map-failure-tolerance"):
+    with moto_patches.applied("map-failure-tolerance"):
         arn = sfn.create_state_machine(name="stopped", definition=json.dumps(distributed_map(waiting)), roleArn=ROLE)
         execution = sfn.start_execution(stateMachineArn=arn["stateMachineArn"], input='{"items": [1, 2, 3]}')
         time.sleep(0.5)
@@ -620,7 +659,7 @@ def test_stopped_execution_with_a_map_is_aborted_not_failed(sfn: Any) -> None:
 def test_exceeds_tolerance(
     failed: int, total: int, count: int | None, percentage: float | None, exceeded: bool
 ) -> None:
-    assert workarounds.exceeds_tolerance(failed, total, count, percentage) is exceeded
+    assert exceeds_tolerance(failed, total, count, percentage) is exceeded
 
 
 # -- 15 -------------------------------------------------------------------------------------------------------
@@ -629,7 +668,7 @@ def test_plain_moto_has_no_lambda_account_settings() -> None:
     with mock_aws():
         with pytest.raises(ClientError, match="Not yet implemented"):
             boto3.client("lambda", region_name=REGION).get_account_settings()
-        settings = workarounds.lambda_account_settings("123456789012", REGION, concurrency=7)
+        settings = lambda_.lambda_account_settings("123456789012", REGION, concurrency=7)
     assert settings["AccountLimit"]["ConcurrentExecutions"] == 7
     assert settings["AccountUsage"]["FunctionCount"] == 0
 
@@ -771,7 +810,7 @@ def test_oversized_payloads_fail_the_execution(sfn: Any, lambdas: dict[str, Call
     assert run(sfn, PASS_ON, exactly_the_quota)["error"] == "States.DataLimitExceeded"
     assert run(sfn, PASS_ON, accents)["error"] == "States.DataLimitExceeded"
 
-    with workarounds.applied("state-data-limit"):
+    with moto_patches.applied("state-data-limit"):
         calls.clear()
         terminal = [run(sfn, caught, result), run(sfn, caught_by_name, result), run(sfn, retried, result)]
         assert len(calls) == 3  # one call each: no retry
@@ -849,7 +888,7 @@ def test_map_run_counts_all_items_from_the_start(sfn: Any, lambdas: dict[str, Ca
     assert counts(plain_run, "executionCounts")["running"] == 1  # never back to 0 after the failure
 
     boto3.client("dynamodb", region_name=REGION).delete_table(TableName=TABLE)
-    with workarounds.applied("map-run-counters"):
+    with moto_patches.applied("map-run-counters"):
         running, end, described = run_counts()
     zero = {"pending": 0, "running": 0, "succeeded": 0, "failed": 0, "timedOut": 0, "aborted": 0}
     assert running == {**zero, "total": 3, "pending": 2, "running": 1}
@@ -880,7 +919,7 @@ def test_stopped_parent_aborts_its_map_run(sfn: Any, lambdas: dict[str, Callable
     assert counts(plain)["aborted"] == 1
     assert counts(plain)["failed"] == 2  # the items after the stop: failed, not pending
 
-    with workarounds.applied("map-run-counters"):
+    with moto_patches.applied("map-run-counters"):
         patched = stopped()
     assert patched["status"] == "ABORTED"
     zero = {"pending": 0, "running": 0, "succeeded": 0, "failed": 0, "timedOut": 0, "aborted": 0}
@@ -923,12 +962,12 @@ def test_map_run_fails_fast_and_aborts_standard_children(sfn: Any, lambdas: dict
     assert plain["status"] == "SUCCEEDED"
     assert plain_rows == ["1", "2", "3", "4"]  # every item ran
 
-    with workarounds.applied("map-failure-tolerance"):  # without 17: the threshold is checked at the end
+    with moto_patches.applied("map-failure-tolerance"):  # without 17: the threshold is checked at the end
         at_the_end, _, late_rows = run_failing_map(sfn, lambdas, definition)
     assert at_the_end["error"] == "States.ExceedToleratedFailureThreshold"
     assert late_rows == ["1", "2", "3", "4"]
 
-    with workarounds.applied("map-run-counters", "map-failure-tolerance"):
+    with moto_patches.applied("map-run-counters", "map-failure-tolerance"):
         failed, described, rows = run_failing_map(sfn, lambdas, definition)
     assert (failed["status"], failed["error"]) == ("FAILED", "States.ExceedToleratedFailureThreshold")
     assert rows == []  # 1 and 2 were stopped while their Lambda call ran: their Write did not run
@@ -950,7 +989,7 @@ def test_tolerance_paths_are_evaluated(sfn: Any, tolerance: dict[str, Any], fail
     path_field, value_field = list(tolerance)
     definition = distributed_map(ODD_ITEMS_FAIL, **{path_field: tolerance[path_field]})
     execution_input = {"items": [{"fail": n < failures} for n in range(4)], value_field: tolerance[value_field]}
-    with workarounds.applied("map-run-counters", "map-failure-tolerance"):
+    with moto_patches.applied("map-run-counters", "map-failure-tolerance"):
         assert run(sfn, definition, execution_input)["status"] == outcome
 
 
@@ -967,7 +1006,7 @@ def test_express_children_time_out(
     with pytest.raises(ClientError, match="""mismatched input '"EXPRESS"' expecting '"STANDARD"'"""):
         sfn.create_state_machine(name="plain", definition=json.dumps(definition), roleArn=ROLE)
 
-    monkeypatch.setattr(workarounds, "EXPRESS_MAX_DURATION_SECS", 1.0)  # item 0 takes well under a second
+    monkeypatch.setattr(express_patches, "EXPRESS_MAX_DURATION_SECS", 1.0)  # item 0 takes well under a second
     dynamodb = rows_table()
     slow = threading.Event()
 
@@ -977,7 +1016,7 @@ def test_express_children_time_out(
         return {"fail": False}
 
     lambdas["gate"] = item_1_is_slow
-    with workarounds.applied("express-child-workflows", "map-run-counters", "map-failure-tolerance"):
+    with moto_patches.applied("express-child-workflows", "map-run-counters", "map-failure-tolerance"):
         arn = sfn.create_state_machine(name="express", definition=json.dumps(definition), roleArn=ROLE)
         execution = sfn.start_execution(stateMachineArn=arn["stateMachineArn"], input=json.dumps(items(False, False)))
         described = wait(sfn, execution["executionArn"])
@@ -985,7 +1024,7 @@ def test_express_children_time_out(
         time.sleep(0.2)
         tolerated = map_run(sfn, execution["executionArn"])
 
-        monkeypatch.setattr(workarounds, "EXPRESS_MAX_DURATION_SECS", 300)
+        monkeypatch.setattr(express_patches, "EXPRESS_MAX_DURATION_SECS", 300)
         slow.clear()
         within = run(sfn, definition, items(False))
     assert sfn.describe_state_machine(stateMachineArn=arn["stateMachineArn"])["definition"] == json.dumps(definition)
@@ -998,7 +1037,7 @@ def test_express_children_time_out(
 
 def test_express_children_are_not_stopped(sfn: Any, lambdas: dict[str, Callable[[Any], Any]]) -> None:
     definition = express(distributed_map(gated_child(), MaxConcurrency=3))
-    with workarounds.applied("express-child-workflows", "map-run-counters", "map-failure-tolerance"):
+    with moto_patches.applied("express-child-workflows", "map-run-counters", "map-failure-tolerance"):
         failed, described, rows = run_failing_map(sfn, lambdas, definition)
 
         # nor by the parent's StopExecution
@@ -1062,11 +1101,11 @@ def test_result_writer_writes_every_childs_record(sfn: Any, lambdas: dict[str, C
     assert key.endswith("/manifest.json")
     assert manifest["ResultFiles"] == {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
     s3.delete_object(Bucket="results", Key=key)
-    with workarounds.applied("map-run-counters", "map-failure-tolerance"):
+    with moto_patches.applied("map-run-counters", "map-failure-tolerance"):
         assert run(sfn, intolerant, three)["error"] == "States.ExceedToleratedFailureThreshold"
     assert written(s3) == {}  # nothing for a failed Map run
 
-    with workarounds.applied("state-data-limit", "map-run-counters", "map-failure-tolerance", "result-writer-files"):
+    with moto_patches.applied("state-data-limit", "map-run-counters", "map-failure-tolerance", "result-writer-files"):
         succeeded = run(sfn, tolerant, three)
         files = written(s3)
         sizes = {o["Key"]: o["Size"] for o in s3.list_objects_v2(Bucket="results")["Contents"]}
@@ -1125,17 +1164,17 @@ def test_result_writer_records_aborted_and_timed_out_children(
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket="results")
     standard = distributed_map(gated_child(), MaxConcurrency=3, ResultWriter=WRITER)
-    with workarounds.applied("map-run-counters", "map-failure-tolerance"):
+    with moto_patches.applied("map-run-counters", "map-failure-tolerance"):
         assert run_failing_map(sfn, lambdas, standard)[0]["error"] == "States.ExceedToleratedFailureThreshold"
     assert written(s3) == {}
 
-    with workarounds.applied("map-run-counters", "map-failure-tolerance", "result-writer-files"):
+    with moto_patches.applied("map-run-counters", "map-failure-tolerance", "result-writer-files"):
         run_failing_map(sfn, lambdas, standard)
         aborted_files = written(s3)
         for key in aborted_files:
             s3.delete_object(Bucket="results", Key=key)
-        with workarounds.applied("express-child-workflows"):
-            monkeypatch.setattr(workarounds, "EXPRESS_MAX_DURATION_SECS", 0.5)
+        with moto_patches.applied("express-child-workflows"):
+            monkeypatch.setattr(express_patches, "EXPRESS_MAX_DURATION_SECS", 0.5)
             lambdas["slow"] = slow = Gate()
             timing_out = express(distributed_map(gated_child("slow"), ToleratedFailureCount=1, ResultWriter=WRITER))
             try:
@@ -1181,7 +1220,7 @@ def test_map_runs_are_found_while_an_execution_starts(sfn: Any, monkeypatch: pyt
         with pytest.raises(AttributeError, match="map_run_record_pool_manager"):
             sfn.describe_map_run(mapRunArn=map_run_arn)  # another execution's Map run
 
-        with workarounds.applied("map-runs-of-starting-executions"):
+        with moto_patches.applied("map-runs-of-starting-executions"):
             assert sfn.list_map_runs(executionArn=execution_arn)["mapRuns"] == []
             assert sfn.describe_map_run(mapRunArn=map_run_arn)["status"] == "SUCCEEDED"
             sfn.update_map_run(mapRunArn=map_run_arn, maxConcurrency=5)
@@ -1199,7 +1238,7 @@ def local_endpoint(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[A
     """An endpoint served from this process (its interpreter's requests answered in-process: 11, 11b)."""
     from moto.core.config import default_user_config
 
-    from burst_client.local.server import EndpointConfig, LocalEndpoint
+    from burst_client.local import EndpointConfig, LocalEndpoint
 
     monkeypatch.setenv("MOTO_PORT", "0")  # the endpoint sets it: restored afterwards
     monkeypatch.setitem(default_user_config, "stepfunctions", default_user_config.get("stepfunctions"))
@@ -1337,11 +1376,11 @@ def test_execution_start_time_is_a_string(sfn: Any) -> None:
     assert (plain["status"], plain["error"]) == ("FAILED", "States.Runtime")
     assert "Object of type datetime is not JSON serializable" in plain["cause"]
 
-    with workarounds.applied("execution-start-time-string"):
+    with moto_patches.applied("execution-start-time-string"):
         patched = run(sfn, START_TIME)
     start = json.loads(patched["output"])["start"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", start)
-    assert start == workarounds.iso_timestamp(patched["startDate"])
+    assert start == iso_timestamp(patched["startDate"])
 
 
 # -- 22 -------------------------------------------------------------------------------------------------------
@@ -1366,7 +1405,7 @@ def test_map_children_have_their_own_execution_context(sfn: Any) -> None:
     assert plain["id"] == plain_parent["executionArn"]  # the parent's
     assert plain["input"] == {"items": [7]}
 
-    with workarounds.applied("map-run-counters", "execution-start-time-string", "map-child-execution-context"):
+    with moto_patches.applied("map-run-counters", "execution-start-time-string", "map-child-execution-context"):
         parent = run(sfn, definition, {"items": [7, 8]})
         started = json.loads(run(sfn, distributed_map(START_TIME), {"items": [1]})["output"])[0]["start"]
     first, second = json.loads(parent["output"])
@@ -1403,7 +1442,7 @@ def test_map_children_keep_no_history(sfn: Any, monkeypatch: pytest.MonkeyPatch)
 
     plain, plain_count = history_types()
     assert plain_count >= len(plain) + 20 * 4  # each child's states were recorded too, in a manager nobody reads
-    with workarounds.applied("map-children-history-unread"):
+    with moto_patches.applied("map-children-history-unread"):
         patched, patched_count = history_types()
     assert patched == plain  # the execution's own history is the same
     assert patched_count == len(patched)
@@ -1503,13 +1542,13 @@ def test_plain_update_items_end_as_moto_ends_them(
 
     plain = outcomes()
     reached.clear()  # from here on: what reaches the backend with the fast path
-    with workarounds.applied("plain-update-item"):
+    with moto_patches.applied("plain-update-item"):
         assert outcomes() == plain
     assert plain[0]["ttl"] == ({"N": "5"} if existing else {"N": "7"})  # if_not_exists kept its own
     # the updates the fast path leaves to moto reach moto's backend (not stopped by the handler before it),
     # and moto refuses them: the errors compared above are the backend's
     for case in (3, 4, 5):
-        assert workarounds.plain_update(UPDATES[case]["UpdateExpression"]) is not None
+        assert plain_update(UPDATES[case]["UpdateExpression"]) is not None
         assert plain[case][0] == "error", plain[case]
         assert str(case) in reached
 
@@ -1528,7 +1567,7 @@ def test_plain_update_items_skip_moto_validation(dynamodb: Any, monkeypatch: pyt
     update_outcome(dynamodb, 1, ROW_WRITE)
     assert len(validated) == 2  # a new item is validated twice
     validated.clear()
-    with workarounds.applied("plain-update-item"):
+    with moto_patches.applied("plain-update-item"):
         update_outcome(dynamodb, 2, ROW_WRITE)
     assert validated == []
 
@@ -1551,7 +1590,7 @@ def test_plain_update_items_skip_moto_validation(dynamodb: Any, monkeypatch: pyt
     ],
 )
 def test_plain_update_expressions(expression: str, expected: Any) -> None:
-    found = workarounds.plain_update(expression)
+    found = plain_update(expression)
     assert (found and (found.sets, found.removes)) == expected
 
 
@@ -1572,7 +1611,7 @@ def test_botocore_invocation_ids_keep_the_interpreter_lock(monkeypatch: pytest.M
     endpoint.uuid.uuid4()
     assert drawn_from_urandom == [16]  # plain botocore: the OS's random source, which releases the lock
     drawn_from_urandom.clear()
-    with workarounds.applied("invocation-ids-keep-the-lock"):
+    with moto_patches.applied("invocation-ids-keep-the-lock"):
         ids = {str(endpoint.uuid.uuid4()) for _ in range(1000)}
         assert all(uuid.UUID(text).version == 4 for text in ids)
     assert drawn_from_urandom == []
@@ -1650,12 +1689,12 @@ def item_call_outcomes(client: Any) -> list[Any]:
 
 def test_interpreter_item_calls_skip_the_request_layers(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     sent: list[str] = []
-    parsed_by_moto = recorded_calls(monkeypatch, workarounds, "normalize_request", lambda r: r.headers["X-Amz-Target"])
+    parsed_by_moto = recorded_calls(monkeypatch, in_process, "normalize_request", lambda r: r.headers["X-Amz-Target"])
 
     def noting(request: Any, **_: Any) -> None:
         sent.append(request.headers["X-Amz-Target"].decode().split(".")[1])
 
-    with workarounds.applied("interpreter-client-cache"):
+    with moto_patches.applied("interpreter-client-cache"):
         interpreter = boto_client.boto_client_for(REGION, "dynamodb")
         interpreter.meta.events.register("before-send", noting)
         plain = item_call_outcomes(interpreter)
@@ -1669,7 +1708,7 @@ def test_interpreter_item_calls_skip_the_request_layers(dynamodb: Any, monkeypat
     assert plain[13][1]["Item"]["blob"] == {"B": b"aGk="}  # the modeled field of ConditionalCheckFailed
 
     sent.clear()
-    with workarounds.applied("interpreter-client-cache", "interpreter-dynamodb-in-process"):
+    with moto_patches.applied("interpreter-client-cache", "interpreter-dynamodb-in-process"):
         direct = boto_client.boto_client_for(REGION, "dynamodb")
         direct.meta.events.register("before-send", noting)
         assert item_call_outcomes(direct) == plain  # the same answers, the same errors
@@ -1682,8 +1721,8 @@ def test_interpreter_item_calls_skip_the_request_layers(dynamodb: Any, monkeypat
 
 
 def test_direct_item_calls_validate_as_their_client_does(dynamodb: Any) -> None:
-    with workarounds.applied("interpreter-dynamodb-in-process"):
-        direct = workarounds._InProcessDynamoDB(dynamodb)  # a client that validates its parameters
+    with moto_patches.applied("interpreter-dynamodb-in-process"):
+        direct = in_process._InProcessDynamoDB(dynamodb)  # a client that validates its parameters
         with pytest.raises(ParamValidationError, match='Unknown parameter in input: "Unknown"'):
             direct.put_item(**ITEM_CALLS[7][1])
         with pytest.raises(ParamValidationError, match=r"Invalid type for parameter Item\.batchId\.N"):
@@ -1760,7 +1799,7 @@ def test_json_values_are_copied_as_json(sfn: Any, monkeypatch: pytest.MonkeyPatc
     calls = counting_deepcopies(monkeypatch)
     plain_output, plain_history, plain_copies = outcome()
     assert len(plain_copies) > 20  # the gap: every state's input, path result and parameters go through deepcopy
-    with workarounds.applied("json-values-copied-as-json"):
+    with moto_patches.applied("json-values-copied-as-json"):
         output, history, copies = outcome()
     assert copies == []
     assert output == plain_output
@@ -1773,7 +1812,7 @@ def test_json_copy_is_a_deep_copy(monkeypatch: pytest.MonkeyPatch) -> None:
 
     calls = counting_deepcopies(monkeypatch)
     value = {"nested": NESTED, "shared": NESTED["items"][0]}
-    copied = workarounds.json_copy(value)
+    copied = speed.json_copy(value)
     assert copied == value and calls == []
     copied["nested"]["items"][0]["tags"][1]["deep"].append("changed")
     copied["shared"]["id"] = 99
@@ -1782,7 +1821,7 @@ def test_json_copy_is_a_deep_copy(monkeypatch: pytest.MonkeyPatch) -> None:
 
     when = datetime.datetime(2026, 1, 2, tzinfo=datetime.UTC)
     other = {"when": when, "pair": (1, [2]), "bytes": b"x"}
-    copied_other = workarounds.json_copy(other)
+    copied_other = speed.json_copy(other)
     assert copied_other == other
     assert sorted(cls.__name__ for cls in calls) == ["bytes", "datetime", "tuple"]  # not JSON: deepcopy as before
     copied_other["pair"][1].append(3)
@@ -1845,7 +1884,7 @@ def answers_without_and_with(dynamodb: Any, workaround: str, calls: list[Any]) -
     plain = answers(dynamodb)
     plain_calls = len(calls)
     calls.clear()
-    with workarounds.applied(workaround):
+    with moto_patches.applied(workaround):
         assert answers(dynamodb) == plain
     return plain, plain_calls
 
@@ -1886,7 +1925,7 @@ def handler(event, context):
 
 
 def test_interpreter_lambda_calls_skip_the_request_layers(local_endpoint: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from burst_client.local.server import LambdaInvokeMiddleware
+    from burst_client.local import LambdaInvokeMiddleware
     from tests.local.support import create_function, make_zip
 
     arn = create_function(
@@ -1933,7 +1972,7 @@ def test_interpreter_lambda_calls_skip_the_request_layers(local_endpoint: Any, m
         for case, execution_input in cases.items():
             with monkeypatch.context() as throttle:
                 if case == "throttled":
-                    throttle.setattr(local_endpoint.runtime, "_acquire", lambda block: False)
+                    throttle.setattr(local_endpoint.runtime.pool, "acquire", lambda block: False)
                 described = run(sfn, definition, execution_input)
             assert described["status"] == "SUCCEEDED", described
             # request ids differ from run to run
@@ -1942,12 +1981,12 @@ def test_interpreter_lambda_calls_skip_the_request_layers(local_endpoint: Any, m
             found[case] = json.loads(re.sub(r'requestId\\":\\"[0-9a-f-]{36}', "requestId: <id>", output))
         return found
 
-    workarounds.revert("interpreter-lambda-in-process")
+    moto_patches.revert("interpreter-lambda-in-process")
     try:
         plain = outcomes()
         plain_wsgi = list(wsgi_invokes)
     finally:
-        workarounds.apply("interpreter-lambda-in-process")
+        moto_patches.apply("interpreter-lambda-in-process")
     wsgi_invokes.clear()
     direct = outcomes()
 
@@ -2030,7 +2069,7 @@ def test_layers_from_cloudformation_keep_name_arn_and_functions() -> None:
         assert awslambda.list_layers()["Layers"] != []  # d) left behind
         awslambda.delete_layer_version(LayerName=layer["LayerName"], VersionNumber=1)
 
-        with workarounds.applied("cfn-lambda-layers"):
+        with moto_patches.applied("cfn-lambda-layers"):
             cloudformation.create_stack(StackName="patched", TemplateBody=layer_template("v1.zip"))
             assert output("patched") == f"{layer_arn}:1"
             version = awslambda.get_layer_version(LayerName="janelia-burst-compute-dev-helpers", VersionNumber=1)
@@ -2043,13 +2082,13 @@ def test_layers_from_cloudformation_keep_name_arn_and_functions() -> None:
             versions = awslambda.list_layer_versions(LayerName="janelia-burst-compute-dev-helpers")["LayerVersions"]
             assert [v["Version"] for v in versions] == [2]  # replaced: the old version is deleted
             # ... but a function that still uses it runs with it, as on AWS
-            retired = workarounds.layer_version(f"{layer_arn}:1")
+            retired = lambda_.layer_version(f"{layer_arn}:1")
             assert retired is not None and retired.code_bytes == first
 
             cloudformation.delete_stack(StackName="patched")
             assert awslambda.list_layer_versions(LayerName="janelia-burst-compute-dev-helpers")["LayerVersions"] == []
-            assert workarounds.layer_version(f"{layer_arn}:2") is not None
-            assert workarounds.layer_version(f"{layer_arn}:9") is None
+            assert lambda_.layer_version(f"{layer_arn}:2") is not None
+            assert lambda_.layer_version(f"{layer_arn}:9") is None
 
 
 # -- 32 -------------------------------------------------------------------------------------------------------
@@ -2065,7 +2104,7 @@ def test_lambda_results_carry_the_request_id(sfn: Any, lambdas: dict[str, Callab
     assert (plain["status"], plain["error"]) == ("FAILED", "States.Runtime")
     assert "SdkResponseMetadata" not in json.loads(run(sfn, whole, {"n": 1})["output"])
 
-    with workarounds.applied("lambda-result-request-id"):
+    with moto_patches.applied("lambda-result-request-id"):
         patched = run(sfn, selecting, {"n": 1})
         result = json.loads(run(sfn, whole, {"n": 2})["output"])
     assert patched["status"] == "SUCCEEDED"
@@ -2089,7 +2128,7 @@ def test_execution_history_is_paged_and_reversed(sfn: Any) -> None:
     plain = sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=5)
     assert plain["events"][0]["type"] == "ExecutionStarted" and len(plain["events"]) == 122  # the gap
 
-    with workarounds.applied("execution-history-pages"):
+    with moto_patches.applied("execution-history-pages"):
         newest = sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=5)
         assert [event["type"] for event in newest["events"]][:2] == ["ExecutionSucceeded", "PassStateExited"]
         assert len(newest["events"]) == 5 and "nextToken" in newest

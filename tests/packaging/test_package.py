@@ -223,7 +223,7 @@ def test_checkov_passes_and_every_skip_has_a_reason(prod_package: Package):
 def test_definitions_parse_with_the_asl_interpreter(prod_package: Package):
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-    from burst_client.local import workarounds
+    from burst_client.local import moto_patches as workarounds
 
     # moto's grammar knows only STANDARD child workflows (a gap the local endpoint works around)
     with workarounds.applied("express-child-workflows", "integer-tolerated-failure-percentage"):

@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any
 
 from burst_client.aws import Clients
-from burst_client.deploy import PROJECT_ROOT, deploy
+from burst_client.deploy import LOCAL_CREDENTIALS, PROJECT_ROOT, deploy
 from burst_client.endpoint_process import EndpointProcess
 from burst_client.errors import BurstClientError
 from burst_client.sdk import BurstClient
@@ -51,13 +51,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     log = PROJECT_ROOT / ".burst-local" / "endpoint.log"
     started = _step(f"starting the local AWS endpoint on 127.0.0.1:{args.port} (log: {log})")
     with EndpointProcess(args.port, log) as url:
-        for key, value in {
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ENDPOINT_URL": url,
-        }.items():
-            os.environ[key] = value
+        os.environ.update({**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": url})
         t = _step(f"deploying burst-compute (npx sls deploy --stage {STAGE} --org {ORG})")
         deploy(PROJECT_ROOT, STAGE, ORG, endpoint_url=url)
         print(f"    done in {time.monotonic() - t:.1f} s")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from burst_client.deploy import LOCAL_CREDENTIALS
 from tests.support import ROOT
 
 
@@ -34,10 +35,8 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and no endpoint override: moto intercepts every call."""
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    for name, value in LOCAL_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
 
 
 def repo_path(*parts: str) -> Path:

@@ -30,6 +30,8 @@ README = (ROOT / "README.md").read_text()
 MARKED = re.compile(r"<!-- readme-test: (run|background|skip \(.+?\)) -->\n```(bash|python)\n(.*?)\n```", re.S)
 FENCE = re.compile(r"^```(bash|python|sh|console)$", re.M)
 README_PORT = "4566"
+# installed by `make setup`, never copied (a worktree may have them as links to another checkout)
+INSTALLED = {"node_modules", ".venv"}
 
 
 def test_every_code_block_is_run_or_says_why_not() -> None:
@@ -49,6 +51,8 @@ def repository_copy(target: Path) -> Path:
         check=True,
     ).stdout.decode()
     for name in filter(None, listed.split("\0")):
+        if name.split("/")[0] in INSTALLED:
+            continue  # the copy's `npm ci` must never reach the checkout's node_modules (e.g. through a link)
         source = ROOT / name
         if not source.exists() and not source.is_symlink():
             continue  # deleted in the working tree

@@ -3,7 +3,7 @@
 The reference job is `burst cost --estimate --items 200000 --batch-size 40 --worker-ms 2000
 --worker-mb 512 --max-parallelism 5000`: 5,000 batches of 2 s in one round, 1,000 bytes of results
 per batch, a worker timeout of 6 s (assumed: 3 x its duration), so dispatch runs it as EXPRESS.
-Every figure is `burst_client.cost.estimate` at the list prices of `burst_client/prices.json`
+Every figure is `burst_client.cost.estimate` at the list prices of `burst_client/cost/prices.json`
 (us-east-1, copied without network access: re-check them), computed in this run from
 step-functions.yml:
 

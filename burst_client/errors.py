@@ -50,3 +50,11 @@ class BatchNotFound(BurstClientError):
 
 class LogsNotFound(BurstClientError):
     """A batch's worker log lines cannot be found in CloudWatch Logs (the message says why and where to look)."""
+
+
+class TimelineError(BurstClientError):
+    """The timeline cannot be built or drawn (the message says why)."""
+
+
+class CostError(BurstClientError):
+    """The cost cannot be computed (the message says why)."""

@@ -16,27 +16,26 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from botocore.exceptions import ClientError as BotoClientError
 from tqdm import tqdm
 
 from burst_client.aws import Clients, translated_errors
-from burst_client.errors import DispatchRejected, InvalidResults, JobNotFound, JobWaitTimeout, StackNotDeployed
+from burst_client.errors import DispatchRejected, InvalidResults, JobNotFound, JobWaitTimeout
+from burst_client.gateway import Gateway
+from burst_client.gateway import Stack as Stack  # noqa: PLC0414 - re-exported: BurstClient.stack is one
 from burst_client.logs import LogLine, batch_logs
-from burst_core.dispatch import latest_execution
+from burst_client.status import JobState as JobState  # noqa: PLC0414 - re-exported
+from burst_client.status import JobStatus as JobStatus  # noqa: PLC0414 - re-exported
 from burst_core.exceptions import InvalidWorkerOutput
 from burst_core.keys import summary_key
 from burst_core.monitor import JOB_TIMED_OUT, TOO_MANY_FAILURES
 from burst_core.persistence import RESULT_ATTRIBUTES, TasksTable, outcomes
 from burst_core.persistence import BatchFailure as BatchFailure  # noqa: PLC0414 - re-exported: failures() lists them
 from burst_core.results import BatchResult, batch_results
-from burst_core.storage import read_s3_json
 
-RUNNING, SUCCEEDED, FAILED, TIMED_OUT, CANCELLED = "running", "succeeded", "failed", "timed out", "cancelled"
 CANCELLED_ERROR = "Burst.Cancelled"
 # a job whose execution failed with these errors ran its combiner first (CombineError, step-functions.yml)
 FAILED_AFTER_COMBINING = (TOO_MANY_FAILURES, JOB_TIMED_OUT)
@@ -46,101 +45,6 @@ COMBINE_ERROR_STATE = "CombineError"
 COMBINE_ERROR_HISTORY_EVENTS = 20
 # results(): how many results stored in S3 are fetched ahead of the one yielded, in as many threads
 RESULT_READ_AHEAD = 4
-
-
-@dataclass(frozen=True)
-class Stack:
-    """The deployed burst-compute stack's outputs."""
-
-    name: str
-    tasks_table: str
-    bucket: str
-    state_machine_arn: str
-    express_state_machine_arn: str
-    dispatch_function: str
-    monitor_function: str
-
-
-def stack_name(org: str, stage: str) -> str:
-    return f"{org}-burst-compute-{stage}"
-
-
-def find_stack(clients: Clients, org: str, stage: str) -> Stack:
-    name = stack_name(org, stage)
-    with translated_errors():
-        try:
-            described = clients("cloudformation").describe_stacks(StackName=name)["Stacks"][0]
-        except BotoClientError as exc:
-            if "does not exist" in str(exc):
-                raise StackNotDeployed(
-                    f"stack {name} is not deployed in {clients.region}: deploy it with "
-                    f"`npx sls deploy -s {stage} --org {org}` (or pass the right --org/--stage/--region)"
-                ) from None
-            raise
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
-    needed = [
-        "TasksTable",
-        "MapJobsInputsBucket",
-        "JobLifecycleStateMachine",
-        "ExpressJobLifecycleStateMachine",
-        "DispatchLambdaFunction",
-        "MonitorLambdaFunction",
-    ]
-    missing = [key for key in needed if key not in outputs]
-    if missing:
-        raise StackNotDeployed(f"stack {name} has no output(s) {', '.join(missing)}: is it a burst-compute stack?")
-    return Stack(
-        name,
-        outputs["TasksTable"],
-        outputs["MapJobsInputsBucket"],
-        outputs["JobLifecycleStateMachine"],
-        outputs["ExpressJobLifecycleStateMachine"],
-        outputs["DispatchLambdaFunction"],
-        outputs["MonitorLambdaFunction"],
-    )
-
-
-@dataclass(frozen=True)
-class JobStatus:
-    job_id: str
-    state: str
-    num_batches: int
-    done: int
-    failed: int
-    pending: int
-    elapsed_secs: float
-    error: str | None = None
-    cause: str | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.state != RUNNING
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "jobId": self.job_id,
-            "state": self.state,
-            "numBatches": self.num_batches,
-            "done": self.done,
-            "failed": self.failed,
-            "pending": self.pending,
-            "elapsedSecs": round(self.elapsed_secs, 3),
-            "error": self.error,
-            "cause": self.cause,
-        }
-
-
-def _state_of(execution: dict[str, Any]) -> str:
-    status = execution["status"]
-    if status == "RUNNING":
-        return RUNNING
-    if status == "SUCCEEDED":
-        return SUCCEEDED
-    if status == "ABORTED":
-        return CANCELLED
-    if status == "TIMED_OUT" or execution.get("error") == JOB_TIMED_OUT:
-        return TIMED_OUT
-    return FAILED
 
 
 class Job:
@@ -164,10 +68,11 @@ class Job:
         description is kept: a command that reads the state, then the output, describes it once."""
         if self._ended is not None and self._ended["executionArn"] == self.execution_arn:
             return self._ended
-        with translated_errors():
-            execution = dict(self.client.clients("stepfunctions").describe_execution(executionArn=self.execution_arn))
+        execution = self.client.gateway.describe_execution(self.execution_arn)
         if execution["status"] != "RUNNING":
             self._ended = execution
+        # the input never changes: keep it from this description rather than describe again for it
+        self.__dict__.setdefault("input", dict(json.loads(execution["input"])))
         return execution
 
     @cached_property
@@ -183,26 +88,19 @@ class Job:
         """The summary of the job's latest execution once it has one (docs/Interfaces.md, the
         combiner's input), else None."""
         key = summary_key(self.job_id, self.execution_arn.rsplit(":", 1)[-1])  # the execution's name
-        try:
-            with translated_errors():
-                return dict(read_s3_json(self.client.clients("s3"), f"s3://{self.client.stack.bucket}/{key}"))
-        except BotoClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
-                return None
-            raise
+        found = self.client.gateway.read_json_or_none(f"s3://{self.client.stack.bucket}/{key}")
+        return None if found is None else dict(found)
 
     def counts(self) -> tuple[int, int]:
         """(batches done, batches failed) so far, from the Map Runs' item counters: a few requests
         whatever the job's size (one per round). While a job runs, a batch deferred to a later round or
         skipped past the deadline counts as done until the summary says otherwise."""
-        sfn = self.client.clients("stepfunctions")
+        gateway = self.client.gateway
         done = failed = 0
-        with translated_errors():
-            for page in sfn.get_paginator("list_map_runs").paginate(executionArn=self.execution_arn):
-                for run in page.get("mapRuns", []):
-                    items = sfn.describe_map_run(mapRunArn=run["mapRunArn"])["itemCounts"]
-                    done += int(items.get("succeeded", 0))
-                    failed += int(items.get("failed", 0)) + int(items.get("timedOut", 0))
+        for run in gateway.map_runs(self.execution_arn):
+            items = gateway.describe_map_run(run["mapRunArn"])["itemCounts"]
+            done += int(items.get("succeeded", 0))
+            failed += int(items.get("failed", 0)) + int(items.get("timedOut", 0))
         # a redrive runs only the batches that had not succeeded
         done += self.num_batches - int(self.input.get("redrivenBatches", self.num_batches))
         return min(done, max(self.num_batches - failed, 0)), failed
@@ -211,8 +109,8 @@ class Job:
         """The job's state and batch counts: exact from the summary once the job has one, else from the
         Map Runs' counters. Its cost does not grow with the job's size."""
         execution = self.describe()
-        state = _state_of(execution)
-        summary = self.summary() if state != RUNNING else None
+        state = JobState.of(execution)
+        summary = self.summary() if state is not JobState.RUNNING else None
         if summary is not None:
             done, failed = int(summary["succeededBatches"]), int(summary["failedBatchCount"])
             pending = int(summary["unprocessedBatchCount"])
@@ -273,7 +171,7 @@ class Job:
 
     # -- results and failures ------------------------------------------------------------------------
     def _table(self) -> TasksTable:
-        return TasksTable(self.client.clients("dynamodb"), self.client.stack.tasks_table)
+        return self.client.gateway.tasks_table(self.client.stack.tasks_table)
 
     def results(self, *, parallelism: int = RESULT_READ_AHEAD) -> Iterator[BatchResult]:
         """Every succeeded batch's results in batch order (consistent reads; S3-stored results fetched).
@@ -304,8 +202,7 @@ class Job:
         if summary is None:
             return []
         uri = summary.get("unprocessedBatchesS3Uri")
-        with translated_errors():
-            found = read_s3_json(self.client.clients("s3"), str(uri)) if uri else summary.get("unprocessedBatches", [])
+        found = self.client.gateway.read_json(str(uri)) if uri else summary.get("unprocessedBatches", [])
         return [(int(first), int(after)) for first, after in found]
 
     # -- control --------------------------------------------------------------------------------------
@@ -314,10 +211,7 @@ class Job:
         changes nothing, when the job had already ended (``status()`` says how)."""
         if self.describe()["status"] != "RUNNING":
             return False
-        with translated_errors():
-            self.client.clients("stepfunctions").stop_execution(
-                executionArn=self.execution_arn, error=CANCELLED_ERROR, cause=reason
-            )
+        self.client.gateway.stop_execution(self.execution_arn, CANCELLED_ERROR, reason)
         return True
 
     def redrive(self, jobs_timeout_secs: int | None = None) -> Job:
@@ -344,7 +238,7 @@ class Job:
         if execution["status"] == "SUCCEEDED" and execution.get("output"):
             output = json.loads(execution["output"])
             if not isinstance(output, dict):
-                return {"jobId": self.job_id, "status": SUCCEEDED, "summary": None, "result": output}
+                return {"jobId": self.job_id, "status": JobState.SUCCEEDED.value, "summary": None, "result": output}
         elif execution["status"] == "FAILED" and execution.get("error") in FAILED_AFTER_COMBINING:
             result = self._combine_error_result()
             if result is None:  # not found in the history's last events
@@ -360,18 +254,13 @@ class Job:
             return None
         result = output.get("result")
         if isinstance(result, dict) and set(result) == {"resultS3Uri", "resultBytes"}:
-            with translated_errors():
-                output["result"] = read_s3_json(self.client.clients("s3"), str(result["resultS3Uri"]))
+            output["result"] = self.client.gateway.read_json(str(result["resultS3Uri"]))
         return dict(output)
 
     def _combine_error_result(self) -> Any:
         """The combiner's result on the CombineError path: the output of the Lambda task of the last
         CombineError state, a few events from the end of the history (read newest first)."""
-        sfn = self.client.clients("stepfunctions")
-        with translated_errors():
-            events = sfn.get_execution_history(
-                executionArn=self.execution_arn, reverseOrder=True, maxResults=COMBINE_ERROR_HISTORY_EVENTS
-            )["events"]
+        events = self.client.gateway.newest_events(self.execution_arn, COMBINE_ERROR_HISTORY_EVENTS)
         exited = False
         for event in events:
             if event["type"] == "TaskStateExited":
@@ -402,10 +291,11 @@ class BurstClient:
     ) -> None:
         self.org, self.stage = org, stage
         self.clients = clients or Clients(region=region, profile=profile)
+        self.gateway = Gateway(self.clients)
 
     @cached_property
     def stack(self) -> Stack:
-        return find_stack(self.clients, self.org, self.stage)
+        return self.gateway.stack(self.org, self.stage)
 
     def dispatch(
         self,
@@ -440,12 +330,8 @@ class BurstClient:
 
     def dispatch_event(self, event: dict[str, Any]) -> Job:
         """Invoke the dispatch function with a raw event (docs/Interfaces.md)."""
-        with translated_errors():
-            response = self.clients("lambda").invoke(
-                FunctionName=self.stack.dispatch_function, Payload=json.dumps(event).encode()
-            )
-        payload = json.loads(response["Payload"].read() or b"null")
-        if response.get("FunctionError"):
+        payload, function_error = self.gateway.invoke(self.stack.dispatch_function, event)
+        if function_error:
             error_type = payload.get("errorType", "Error") if isinstance(payload, dict) else "Error"
             message = payload.get("errorMessage", str(payload)) if isinstance(payload, dict) else str(payload)
             raise DispatchRejected(error_type, message)
@@ -453,12 +339,11 @@ class BurstClient:
 
     def job(self, job_id: str) -> Job:
         """A job found again from its id: its latest execution (``<jobId>`` or ``<jobId>-redrive-<n>``)."""
-        with translated_errors():
-            latest = latest_execution(
-                self.clients("stepfunctions"),
-                (self.stack.state_machine_arn, self.stack.express_state_machine_arn),
-                job_id,
-            )
+        latest = self.gateway.latest_execution(self.stack.state_machine_arns, job_id)
         if latest is None:
             raise JobNotFound(f"job {job_id} not found in stack {self.stack.name} ({self.clients.region})")
-        return Job(self, job_id, latest[1]["executionArn"])
+        job = Job(self, job_id, latest["executionArn"])
+        if latest["status"] != "RUNNING":  # found by describing it: an ended execution is not described again
+            job._ended = latest
+        job.__dict__["input"] = dict(json.loads(latest["input"]))
+        return job

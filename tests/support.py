@@ -71,7 +71,14 @@ class History:
         if fail_first:
             self.add("TaskScheduled", start, "taskScheduledEventDetails", **scheduled)
             self.add("TaskStarted", start, "taskStartedEventDetails", resourceType="lambda", resource="invoke")
-            self.add("TaskFailed", start + 0.01, "taskFailedEventDetails", error="Lambda.TooManyRequestsException")
+            self.add(
+                "TaskFailed",
+                start + 0.01,
+                "taskFailedEventDetails",
+                resourceType="lambda",
+                resource="invoke",
+                error="Lambda.TooManyRequestsException",
+            )
         self.add("TaskScheduled", start, "taskScheduledEventDetails", **scheduled)
         self.add("TaskStarted", start, "taskStartedEventDetails", resourceType="lambda", resource="invoke")
         self.add("TaskSucceeded", end, "taskSucceededEventDetails", resourceType="lambda", resource="invoke")
@@ -187,3 +194,19 @@ def stub_query(stubber: Any, *pages: list[dict[str, Any]], expected: dict[str, A
         if expected is not None:
             request = {**expected, "ExclusiveStartKey": key(pages[index - 1][-1])} if index else dict(expected)
         stubber.add_response("query", answer, request)
+
+
+def fake_stack(name: str = "janelia-burst-compute-dev") -> Any:
+    """The outputs of a deployed stack named ``name`` (a burst_client.gateway.Stack)."""
+    from burst_client.gateway import Stack
+
+    arn = f"arn:aws:states:us-east-1:123456789012:stateMachine:{name}"
+    return Stack(
+        name=name,
+        tasks_table=f"{name}-tasks",
+        bucket=f"{name}-mapjobsinputs",
+        state_machine_arn=f"{arn}-lifecycle",
+        express_state_machine_arn=f"{arn}-express-lifecycle",
+        dispatch_function=f"{name}-dispatch",
+        monitor_function=f"{name}-monitor",
+    )

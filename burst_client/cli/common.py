@@ -11,7 +11,7 @@ from enum import IntEnum
 from typing import Any, TextIO
 
 from burst_client.aws import Clients
-from burst_client.sdk import CANCELLED, FAILED, SUCCEEDED, TIMED_OUT, BurstClient
+from burst_client.sdk import BurstClient, JobState
 from burst_client.settings import ENV, Settings, resolve
 
 
@@ -30,7 +30,12 @@ class Exit(IntEnum):
     BROKEN_PIPE = 141  # the reader of stdout went away (`burst results JOB | head`): 128 + SIGPIPE
 
 
-STATE_EXIT = {SUCCEEDED: Exit.OK, FAILED: Exit.JOB_FAILED, TIMED_OUT: Exit.JOB_TIMED_OUT, CANCELLED: Exit.JOB_CANCELLED}
+STATE_EXIT = {
+    JobState.SUCCEEDED: Exit.OK,
+    JobState.FAILED: Exit.JOB_FAILED,
+    JobState.TIMED_OUT: Exit.JOB_TIMED_OUT,
+    JobState.CANCELLED: Exit.JOB_CANCELLED,
+}
 
 
 class UsageError(Exception):

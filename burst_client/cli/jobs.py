@@ -9,7 +9,7 @@ from typing import Any
 
 from burst_client.cli import common
 from burst_client.errors import JobWaitTimeout
-from burst_client.sdk import CANCELLED, Job, JobStatus
+from burst_client.sdk import Job, JobState, JobStatus
 
 # the combiner's result in `status`/`wait` text output is cut to this many characters (`burst output` prints it all)
 RESULT_PREVIEW_CHARS = 500
@@ -137,7 +137,7 @@ def cmd_output(args: argparse.Namespace) -> int:
         return common.Exit.STILL_RUNNING
     output = job.output()
     if output is None:
-        if status.state == CANCELLED:
+        if status.state is JobState.CANCELLED:
             why = "it was cancelled before its combiner ran"
         elif status.error:
             why = f"{status.error}: {status.cause}"
@@ -170,7 +170,9 @@ def cmd_results(args: argparse.Namespace) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     job = common.client(args).job(args.job_id)
     if job.cancel():
-        common.emit(args, {"jobId": job.job_id, "cancelled": True, "state": CANCELLED}, f"{job.job_id}: cancelled")
+        common.emit(
+            args, {"jobId": job.job_id, "cancelled": True, "state": JobState.CANCELLED}, f"{job.job_id}: cancelled"
+        )
         return common.Exit.OK
     state = job.status().state
     common.emit(

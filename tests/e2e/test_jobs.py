@@ -15,7 +15,6 @@ import pytest
 from burst_client.demo import load_imaging
 from burst_client.deploy import DeployFailed, sls
 from burst_client.errors import DispatchRejected
-from burst_client.timeline import execution_history
 
 from .conftest import EXECUTION_TYPES, ORG, STAGE, TESTBED, LocalStack
 
@@ -84,7 +83,7 @@ def test_more_batches_than_max_parallelism_run_in_rounds_exactly_once(local: Loc
     assert job.output()["result"] == {"sum": squares(0, 60), "batches": list(range(12)), "status": "succeeded"}
     invocations = local.invocations(job)
     assert {batch: len(calls) for batch, calls in invocations.items()} == {b: 1 for b in range(12)}
-    history = execution_history(local.clients("stepfunctions"), job.execution_arn)
+    history = local.client.gateway.execution_history(job.execution_arn)
     assert sum(event["type"] == "MapStateEntered" for event in history) == 3  # the rounds
     keys = [
         o["Key"]

@@ -13,7 +13,6 @@ import pytest
 
 from burst_client.errors import DispatchRejected
 from burst_client.sdk import Job
-from burst_client.timeline import execution_history
 from burst_core import dispatch as dispatch_module
 from burst_core.config import Settings
 from burst_core.dispatch import Dispatcher
@@ -88,7 +87,7 @@ def test_batches_still_throttled_after_their_retries_run_in_a_later_round(
     assert statuses(throttled, job) == {"succeeded": 9}
     ended_rounds = [
         json.loads(event["taskSucceededEventDetails"]["output"])["Payload"]
-        for event in execution_history(throttled.clients("stepfunctions"), job.execution_arn)
+        for event in throttled.client.gateway.execution_history(job.execution_arn)
         if event["type"] == "TaskSucceeded" and '"carried"' in event["taskSucceededEventDetails"]["output"]
     ]
     assert sum(r["carried"] for r in ended_rounds) > 0, "some batches were expected to be deferred to a later round"

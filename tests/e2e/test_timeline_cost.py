@@ -11,7 +11,6 @@ import pytest
 
 from burst_client.cost import (
     actual,
-    deployed_definition,
     estimate,
     load_definition,
     workflow_paths,
@@ -162,5 +161,5 @@ def test_actual_cost_counts_what_the_job_did(job: Job):
 def test_deployed_definitions_walk_like_step_functions_yml(local: LocalStack, kind: ExecutionType):
     stack = local.client.stack
     arn = stack.express_state_machine_arn if kind is ExecutionType.EXPRESS else stack.state_machine_arn
-    deployed = deployed_definition(local.clients("stepfunctions"), arn)
+    deployed = local.client.gateway.state_machine_definition(arn)
     assert workflow_paths(deployed, kind) == workflow_paths(load_definition(execution_type=kind), kind)

@@ -15,14 +15,15 @@ from burst_client.cost import (
     definition_for,
     estimate,
     function_key,
-    item_size,
     load_definition,
     load_definitions,
     load_prices,
     workflow_paths,
 )
+from burst_client.facts import JobFacts
 from burst_core.orchestration import EXPRESS_MAX_WORKER_TIMEOUT_SECS, ExecutionType
-from tests.support import JOB, ROOT, History, deferred_row, job_input, row, stub_query, stubbed_client
+from burst_core.persistence import decode_record, item_size
+from tests.support import JOB, ROOT, History, deferred_row, fake_stack, job_input, row
 
 # prices.json (us-east-1): Lambda arm64 0.0000133334 per GB-s, 0.20 per 1M requests; Step Functions
 # 0.025 per 1,000 transitions, Express 1.00 per 1M requests and 0.06 per GB-hour; DynamoDB on-demand
@@ -565,53 +566,29 @@ def six_batch_rows() -> list[dict[str, Any]]:
     return rows
 
 
-class FakeJob:
-    """A Job whose clients answer from the history, the rows and the map run above."""
-
-    job_id = JOB
-    execution_arn = f"arn:aws:states:us-east-1:123456789012:execution:{STACK}-lifecycle:{JOB}"
-
-    def __init__(self, events: list[dict[str, Any]], rows: list[dict[str, Any]], children: int) -> None:
-        memory = {f"{STACK}-dispatch": 1024, "janelia-mysearch-dev-worker": 512, "janelia-mysearch-dev-combiner": 2048}
-
-        class Sfn:
-            def get_execution_history(self, **request: Any) -> dict[str, Any]:
-                return {"events": events}
-
-            def describe_map_run(self, mapRunArn: str) -> dict[str, Any]:  # noqa: N803 - boto3's name
-                assert mapRunArn == MAP_RUN
-                return {"executionCounts": {"total": children}}
-
-        dynamodb, stubber = stubbed_client("dynamodb")
-        stub_query(stubber, rows)
-
-        class Lambda:
-            def get_function_configuration(self, FunctionName: str) -> dict[str, Any]:  # noqa: N803
-                return {"MemorySize": memory.get(FunctionName, 1024)}
-
-        class Stack:
-            name = STACK
-            tasks_table = f"{STACK}-tasks"
-            dispatch_function = f"{STACK}-dispatch"
-            state_machine_arn = f"arn:aws:states:us-east-1:123456789012:stateMachine:{STACK}-lifecycle"
-
-        class Client:
-            stack = Stack()
-
-            @staticmethod
-            def clients(service: str) -> Any:
-                return {"stepfunctions": Sfn(), "dynamodb": dynamodb, "lambda": Lambda()}[service]
-
-        self.client = Client()
-
-
-def fake_job() -> Any:
-    return FakeJob(one_round_history(), six_batch_rows(), children=6)
+def job_facts(
+    events: list[dict[str, Any]], rows: list[dict[str, Any]], children: int, definition: dict[str, Any]
+) -> JobFacts:
+    """The facts of a job as fetch_facts gathers them: the history, the rows and the map run above."""
+    memory = {f"{STACK}-dispatch": 1024, "janelia-mysearch-dev-worker": 512, "janelia-mysearch-dev-combiner": 2048}
+    stack = fake_stack(STACK)
+    names = [f"{STACK}-{key}" for key in ("dispatch", "dispatchNextBatches", "monitor")]
+    names += ["janelia-mysearch-dev-worker", "janelia-mysearch-dev-combiner"]
+    return JobFacts(
+        job_id=JOB,
+        execution={"executionArn": f"arn:aws:states:us-east-1:123456789012:execution:{STACK}-lifecycle:{JOB}"},
+        events=events,
+        rows=[decode_record(item) for item in rows],
+        stack=stack,
+        definition=definition,
+        map_runs={MAP_RUN: {"executionCounts": {"total": children}}},
+        functions={name: {"MemorySize": memory.get(name, 1024)} for name in names},
+    )
 
 
 @pytest.mark.parametrize("kind", list(ExecutionType))
 def test_actual_counts_what_the_job_did(definitions: list[dict[str, Any]], kind: ExecutionType) -> None:
-    report = cost.actual(fake_job(), definition=definition_for(kind, definitions))
+    report = cost.actual_cost(job_facts(one_round_history(), six_batch_rows(), 6, definition_for(kind, definitions)))
     got = lines(report)
     assert report.execution_type == report.facts["batchExecutionType"] == kind.value
     assert (report.facts["rows"], report.facts["failed"], report.facts["deferred"]) == (5, 2, 1)

@@ -14,6 +14,7 @@ import pytest
 from botocore.stub import Stubber
 
 from burst_client.errors import BatchNotFound, LogsNotFound
+from burst_client.gateway import Gateway
 from burst_client.logs import (
     LogLine,
     batch_logs,
@@ -113,7 +114,7 @@ def event(message: str, timestamp: int = T0) -> dict[str, Any]:
 @pytest.fixture
 def stubbed() -> Iterator[Stubbed]:
     clients = FakeClients()
-    client = SimpleNamespace(clients=clients, stack=SimpleNamespace(tasks_table="tasks"))
+    client = SimpleNamespace(clients=clients, gateway=Gateway(clients), stack=SimpleNamespace(tasks_table="tasks"))
     job = Job(client, "job-1", "arn:aws:states:us-east-1:123456789012:execution:lifecycle:job-1")  # type: ignore[arg-type]
     job.__dict__["input"] = {"numBatches": 10, "workerFunctionName": WORKER, "startTime": "2026-11-24T12:00:00.000Z"}
     for stub in clients.stubs.values():

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from burst_client.errors import JobWaitTimeout
-from burst_client.sdk import RUNNING, SUCCEEDED, Job, JobStatus
+from burst_client.sdk import Job, JobState, JobStatus
 
 
 class ScriptedJob(Job):
@@ -24,7 +24,7 @@ class ScriptedJob(Job):
 
     def status(self) -> JobStatus:
         self.polls += 1
-        state = RUNNING if self.polls <= self.polls_running else SUCCEEDED
+        state = JobState.RUNNING if self.polls <= self.polls_running else JobState.SUCCEEDED
         done = min(self.polls, 10)
         return JobStatus("job-1", state, 10, done, 0, 10 - done, float(self.polls))
 
@@ -45,7 +45,7 @@ class FakeTime:
 def test_interval_grows_to_the_maximum() -> None:
     job, fake = ScriptedJob(polls_running=12), FakeTime()
     status = job.wait(poll_interval=1.0, max_poll_interval=4.0, sleep=fake.sleep, clock=fake.clock)
-    assert status.state == SUCCEEDED and job.polls == 13
+    assert status.state is JobState.SUCCEEDED and job.polls == 13
     assert fake.sleeps[:3] == pytest.approx([1.0, 1.25, 1.5625])
     assert fake.sleeps == sorted(fake.sleeps)
     assert max(fake.sleeps) == 4.0 and fake.sleeps[-3:] == [4.0, 4.0, 4.0]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from burst_client import timeline as tl
+from burst_client.gateway import Gateway
 from burst_client.timeline import (
     BATCH,
     BEYOND_2_STD,
@@ -24,12 +25,12 @@ from burst_client.timeline import (
     WITHIN_1_STD,
     WITHIN_2_STD,
     build_timeline,
-    execution_history,
     pack_slots,
     render_html,
     render_png,
     timeline_from,
 )
+from burst_core.job import parse_timestamp
 from burst_core.persistence import decode_record, job_query
 from tests.support import (
     JOB,
@@ -37,7 +38,9 @@ from tests.support import (
     History,
     at,
     deferred_row,
+    fake_stack,
     job_input,
+    rfc3339,
     row,
     stub_query,
     stubbed_client,
@@ -252,54 +255,31 @@ def test_pack_slots_reuses_rows_and_counts_the_peak() -> None:
     assert slots == [0, 1, 0, 0]  # back-to-back intervals share a row
 
 
-def test_history_is_read_page_by_page() -> None:
-    events = three_round_history()
-
-    class Pages:
-        def __init__(self) -> None:
-            self.calls: list[dict[str, Any]] = []
-
-        def get_execution_history(self, **request: Any) -> dict[str, Any]:
-            self.calls.append(request)
-            offset = int(request.get("nextToken", "0"))
-            page: dict[str, Any] = {"events": events[offset : offset + 10]}
-            if offset + 10 < len(events):
-                page["nextToken"] = str(offset + 10)
-            return page
-
-    client = Pages()
-    got = execution_history(client, "arn:aws:states:us-east-1:123456789012:execution:x:y")
-    assert [e["id"] for e in got] == [e["id"] for e in events]
-    assert len(client.calls) == -(-len(events) // 10)
-    assert client.calls[1]["nextToken"] == "10"
-
-
-def test_build_timeline_reads_history_and_rows_through_the_job() -> None:
+def test_build_timeline_fetches_history_and_rows_once_through_the_gateway() -> None:
     events, rows = three_round_history(), twelve_rows()
-
-    class Sfn:
-        def get_execution_history(self, **request: Any) -> dict[str, Any]:
-            return {"events": events}
-
+    arn = "arn:aws:states:us-east-1:123456789012:execution:x:" + JOB
+    sfn, sfn_stubber = stubbed_client("stepfunctions")
+    sfn_stubber.add_response("get_execution_history", {"events": events[:10], "nextToken": "t"})
+    sfn_stubber.add_response("get_execution_history", {"events": events[10:]})
     dynamodb, stubber = stubbed_client("dynamodb")
     stub_query(stubber, rows[:6], rows[6:], expected=job_query("janelia-burst-compute-dev-tasks", JOB))
-
-    class Stack:
-        tasks_table = "janelia-burst-compute-dev-tasks"
+    gateway = Gateway({"stepfunctions": sfn, "dynamodb": dynamodb}.__getitem__)
 
     class Client:
-        stack = Stack()
+        stack = fake_stack()
 
-        @staticmethod
-        def clients(service: str) -> Any:
-            return {"stepfunctions": Sfn(), "dynamodb": dynamodb}[service]
+    Client.gateway = gateway  # type: ignore[attr-defined]
 
     class FakeJob:
         job_id = JOB
-        execution_arn = "arn:aws:states:us-east-1:123456789012:execution:x:" + JOB
         client = Client()
 
+        @staticmethod
+        def describe() -> dict[str, Any]:
+            return {"executionArn": arn, "input": json.dumps(job_input(12))}
+
     timeline = build_timeline(FakeJob())  # type: ignore[arg-type]
+    sfn_stubber.assert_no_pending_responses()
     stubber.assert_no_pending_responses()  # two pages, the second from the first's LastEvaluatedKey
     assert len(timeline.bars_of(BATCH)) == 12
     assert timeline.job_id == JOB
@@ -378,6 +358,8 @@ def test_empty_history_is_a_clear_error() -> None:
         timeline_of([], [])
 
 
-def test_bad_time_is_a_clear_error() -> None:
-    with pytest.raises(tl.TimelineError, match="not an RFC 3339 time"):
-        tl.parse_time("yesterday")
+def test_times_of_aws_and_moto_parse_alike_and_bad_ones_are_refused() -> None:
+    assert parse_timestamp(rfc3339(1.5)) == parse_timestamp(rfc3339(1.5, aws=False)) == at(1.5)
+    assert parse_timestamp(at(2).replace(tzinfo=None)) == at(2)
+    with pytest.raises(ValueError):
+        parse_timestamp("yesterday")

@@ -198,8 +198,14 @@ def iso_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def parse_timestamp(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+def parse_timestamp(value: str | datetime) -> datetime:
+    """An RFC 3339 time (``...Z`` or ``+00:00``, with ms or us; as Step Functions, moto and
+    :func:`iso_timestamp` write it) or a datetime, as an aware UTC datetime (naive ones are taken as UTC).
+    Raises ValueError for anything else."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def deadline_for(start: datetime, jobs_timeout_secs: int) -> datetime:

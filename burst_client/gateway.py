@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError as BotoClientError
 
 from burst_client.aws import Clients, translated_errors
 from burst_client.errors import JobNotFound, StackNotDeployed
-from burst_core.dispatch import latest_execution
+from burst_core.executions import latest_execution
 from burst_core.persistence import TasksTable
 from burst_core.storage import read_s3_json
 

@@ -10,7 +10,7 @@ import json
 import logging
 import math
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ from burst_core.exceptions import (
     PayloadTooLarge,
     StorageError,
 )
+from burst_core.executions import MAX_REDRIVES, execution_name, latest_execution
 from burst_core.functions import ConcurrencyLimit, LambdaFunctions
 from burst_core.job import (
     STATE_PAYLOAD_LIMIT_BYTES,
@@ -48,16 +49,6 @@ logger = logging.getLogger(__name__)
 
 
 REDRIVE_FIELD = "redriveJobId"
-MAX_REDRIVES = 100
-
-
-def execution_name(job_id: str, redrive: int = 0) -> str:
-    """The job's first execution is named after the job; redrive ``n`` is ``<jobId>-redrive-<n>``."""
-    return job_id if redrive == 0 else f"{job_id}-redrive-{redrive}"
-
-
-def execution_arn(state_machine_arn: str, name: str) -> str:
-    return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
 
 
 def _utcnow() -> datetime:
@@ -75,30 +66,6 @@ def _partition_of(state: Mapping[str, Any]) -> Partition:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidEvent(f"job state lacks a valid partition field: {exc}") from None
-
-
-def _describe(stepfunctions: Any, state_machine_arns: Sequence[str], name: str) -> dict[str, Any] | None:
-    for state_machine_arn in state_machine_arns:
-        try:
-            return dict(stepfunctions.describe_execution(executionArn=execution_arn(state_machine_arn, name)))
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] not in {"ExecutionDoesNotExist", "InvalidArn"}:
-                raise
-    return None
-
-
-def latest_execution(
-    stepfunctions: Any, state_machine_arns: Sequence[str], job_id: str
-) -> tuple[int, dict[str, Any]] | None:
-    """(redrive number, DescribeExecution answer) of the job's most recent execution, on whichever of the
-    lifecycle state machines it ran, or None if it has none. Other AWS errors propagate as ClientError."""
-    latest: tuple[int, dict[str, Any]] | None = None
-    for redrive in range(MAX_REDRIVES + 1):
-        described = _describe(stepfunctions, state_machine_arns, execution_name(job_id, redrive))
-        if described is None:
-            break
-        latest = (redrive, described)
-    return latest
 
 
 def _dispatch_output(state: Mapping[str, Any], execution: Mapping[str, Any]) -> dict[str, Any]:

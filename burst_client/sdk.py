@@ -72,7 +72,8 @@ class Job:
         if execution["status"] != "RUNNING":
             self._ended = execution
         # the input never changes: keep it from this description rather than describe again for it
-        self.__dict__.setdefault("input", dict(json.loads(execution["input"])))
+        if "input" not in self.__dict__:
+            self.__dict__["input"] = dict(json.loads(execution["input"]))
         return execution
 
     @cached_property

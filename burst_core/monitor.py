@@ -20,8 +20,7 @@ from burst_core import keys
 from burst_core.exceptions import InvalidEvent
 from burst_core.job import DEFAULT_TOLERATED_PERCENTAGE_FAILURE, parse_timestamp
 from burst_core.mapruns import ChildFailure, MapRunResults
-from burst_core.persistence import BatchFailure, BatchRecord, BatchStatus, TasksTable, outcomes
-from burst_core.persistence import ranges as ranges  # noqa: PLC0414 - re-exported (burst_client.cli)
+from burst_core.persistence import BatchFailure, BatchRecord, BatchStatus, TasksTable, outcomes, ranges
 
 logger = logging.getLogger(__name__)
 

@@ -161,7 +161,7 @@ def batch_results(records: Iterable[BatchRecord], s3: Any, *, read_ahead: int = 
 
     With ``read_ahead`` > 0, up to that many records beyond the one yielded are taken in advance and their
     S3-stored results fetched meanwhile, in as many threads; otherwise each is fetched in turn. Either way what
-    is held at once is bounded: the records' source (a page of rows) and ``read_ahead`` results."""
+    is held at once is bounded: the records' source (a page of rows) and ``read_ahead`` + 1 results."""
     succeeded = (record for record in records if record.status is BatchStatus.SUCCEEDED)
     if read_ahead <= 0:
         for record in succeeded:

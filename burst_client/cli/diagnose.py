@@ -14,7 +14,7 @@ from burst_client.errors import BatchNotFound, LogsNotFound
 from burst_client.logs import BatchLogs, batch_logs, failed_batch_ids
 from burst_client.sdk import BatchFailure
 from burst_core.job import iso_timestamp
-from burst_core.monitor import ranges
+from burst_core.persistence import ranges
 
 # `burst logs JOB --failed` shows the lines of at most this many failed batches unless --limit says otherwise
 LOGS_DEFAULT_LIMIT = 10

@@ -34,7 +34,7 @@ from burst_client.cost.walk import (
 )
 from burst_client.errors import CostError
 from burst_client.facts import JobFacts, fetch_facts, function_names
-from burst_client.history import StateRun, redrive_cutoff
+from burst_client.history import RUNNING, StateRun, redrive_cutoff
 from burst_core.exceptions import InvalidWorkerOutput
 from burst_core.job import parse_timestamp
 from burst_core.orchestration import EXPRESS_MAX_WORKER_TIMEOUT_SECS, ExecutionType
@@ -58,7 +58,10 @@ def _memory_of(facts: JobFacts, function: str, fallback: int, notes: list[str], 
 def _times(record: BatchRecord) -> tuple[float, float] | None:
     if not record.started_at or not record.ended_at:
         return None
-    return parse_timestamp(record.started_at).timestamp(), parse_timestamp(record.ended_at).timestamp()
+    try:
+        return parse_timestamp(record.started_at).timestamp(), parse_timestamp(record.ended_at).timestamp()
+    except ValueError:
+        raise CostError(f"batch {record.batch_id}: its startedAt/endedAt is not an RFC 3339 time") from None
 
 
 def _child_executions(facts: JobFacts) -> int | None:
@@ -307,7 +310,7 @@ def actual_cost(
     }
     if ran:
         measured["workerMeanSecs"] = round(worker_seconds / len(ran), 3)
-    if info.status == "running":
+    if info.status == RUNNING:
         notes.insert(0, "the job is still running: this is the cost so far")
     notes += [
         "worker requests are the succeeded and failed rows; worker time is each row's startedAt..endedAt "

@@ -53,6 +53,13 @@ class BatchBars(NamedTuple):
     std: float
 
 
+def _time(record: BatchRecord, value: str) -> datetime:
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        raise TimelineError(f"batch {record.batch_id}: {value!r} is not an RFC 3339 time") from None
+
+
 def batch_bars(rows: Iterable[BatchRecord]) -> BatchBars:
     """The bars of the batch rows, with their median and std."""
     raw: list[tuple[int, datetime, datetime, str, str]] = []
@@ -64,7 +71,7 @@ def batch_bars(rows: Iterable[BatchRecord]) -> BatchBars:
         if record.started_at is None or record.ended_at is None:
             missing += 1
             continue
-        start, end = parse_timestamp(record.started_at), parse_timestamp(record.ended_at)
+        start, end = _time(record, record.started_at), _time(record, record.ended_at)
         raw.append((record.batch_id, start, end, record.status.value, record.error or ""))
     raw.sort()
     durations = [max((end - start).total_seconds(), 0.0) for _, start, end, _, _ in raw]
@@ -148,7 +155,7 @@ def timeline_from(
     cutoff = redrive_cutoff(state, info)
     if cutoff is not None:
         # a redrive execution: rows written by the job's earlier executions are not part of this one
-        kept = [r for r in rows if r.started_at is None or parse_timestamp(r.started_at).timestamp() >= cutoff]
+        kept = [r for r in rows if r.started_at is None or _time(r, r.started_at).timestamp() >= cutoff]
         notes.append(f"redrive {state['redrive']}: batches of earlier executions are left out")
         rows = kept
     batches, missing, deferred, median, std = batch_bars(rows)

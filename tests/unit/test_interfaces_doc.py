@@ -431,7 +431,7 @@ def test_max_concurrency_is_the_smallest_of_the_round_the_map_and_the_lambda_lim
 
 
 def test_unprocessed_ranges_are_batch_ids_converted_to_indices_as_the_doc_says():
-    from burst_core.monitor import ranges
+    from burst_core.persistence import ranges
     from burst_core.partition import plan_partition
 
     text = " ".join(section("## Combiner", "### Input").split())

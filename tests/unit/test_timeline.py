@@ -363,3 +363,10 @@ def test_times_of_aws_and_moto_parse_alike_and_bad_ones_are_refused() -> None:
     assert parse_timestamp(at(2).replace(tzinfo=None)) == at(2)
     with pytest.raises(ValueError):
         parse_timestamp("yesterday")
+
+
+def test_a_bad_time_in_a_row_is_a_clear_error() -> None:
+    item = row(4, 1.0, 2.0)
+    item["startedAt"] = {"S": "yesterday"}
+    with pytest.raises(tl.TimelineError, match=r"batch 4: 'yesterday' is not an RFC 3339 time"):
+        tl.batch_bars([decode_record(item)])

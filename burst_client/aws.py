@@ -13,6 +13,15 @@ from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoR
 
 from burst_client.errors import CredentialsMissing, EndpointUnreachable
 
+# The credentials and region of the local endpoint (it accepts any; these are the ones the README, the
+# endpoint's banner, its Lambda workers and the tests use).
+LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=64)
 
 
@@ -46,9 +55,10 @@ def translated_errors() -> Iterator[None]:
     try:
         yield
     except NoCredentialsError:
+        local = " ".join(f"{key}={LOCAL_CREDENTIALS[key]}" for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"))
         raise CredentialsMissing(
             "no AWS credentials found: configure them (aws configure, AWS_PROFILE or AWS_ACCESS_KEY_ID) "
-            "or, for the local endpoint, set AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test"
+            f"or, for the local endpoint, set {local}"
         ) from None
     except NoRegionError:
         raise CredentialsMissing("no AWS region set: pass --region or set AWS_DEFAULT_REGION") from None

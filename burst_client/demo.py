@@ -15,8 +15,8 @@ import time
 from types import ModuleType
 from typing import Any
 
-from burst_client.aws import Clients
-from burst_client.deploy import LOCAL_CREDENTIALS, PROJECT_ROOT, deploy
+from burst_client.aws import LOCAL_CREDENTIALS, Clients
+from burst_client.deploy import PROJECT_ROOT, deploy
 from burst_client.endpoint_process import EndpointProcess
 from burst_client.errors import BurstClientError
 from burst_client.sdk import BurstClient

@@ -9,15 +9,10 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from burst_client.aws import LOCAL_CREDENTIALS
 from burst_client.errors import BurstClientError, ToolMissing
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-LOCAL_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "test",
-    "AWS_SECRET_ACCESS_KEY": "test",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-}
 
 
 class DeployFailed(BurstClientError):

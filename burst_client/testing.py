@@ -49,8 +49,8 @@ from typing import Any
 
 import pytest
 
-from burst_client.aws import Clients
-from burst_client.deploy import LOCAL_CREDENTIALS, PROJECT_ROOT, DeployFailed, sls_environment
+from burst_client.aws import LOCAL_CREDENTIALS, Clients
+from burst_client.deploy import PROJECT_ROOT, DeployFailed, sls_environment
 from burst_client.endpoint_process import EndpointProcess, free_port
 from burst_client.errors import ToolMissing
 from burst_client.sdk import BurstClient, Job

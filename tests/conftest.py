@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from burst_client.deploy import LOCAL_CREDENTIALS
+from burst_client.aws import LOCAL_CREDENTIALS
 from tests.support import ROOT
 
 

@@ -3,7 +3,6 @@ memory) and priced at list prices."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -40,6 +39,7 @@ from burst_core.job import parse_timestamp
 from burst_core.orchestration import EXPRESS_MAX_WORKER_TIMEOUT_SECS, ExecutionType
 from burst_core.persistence import BatchRecord, BatchStatus
 from burst_core.results import results_location
+from burst_core.storage import json_size
 
 if TYPE_CHECKING:
     from burst_client.sdk import Job
@@ -218,9 +218,7 @@ def actual_cost(
     else:
         billing = prices.express_billing()
         size = definition_bytes(definition)
-        input_bytes = len(
-            json.dumps(template_child_input(EXPRESS_MAX_WORKER_TIMEOUT_SECS, kind), separators=(",", ":")).encode()
-        )
+        input_bytes = json_size(template_child_input(EXPRESS_MAX_WORKER_TIMEOUT_SECS, kind))
         gb_seconds = 0.0
         for r in rows:
             output = (r.record.output or "") if r.record.status is BatchStatus.SUCCEEDED else ""

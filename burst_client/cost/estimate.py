@@ -42,6 +42,7 @@ from burst_client.errors import CostError
 from burst_core.orchestration import EXPRESS_MAX_WORKER_TIMEOUT_SECS, ExecutionType, choose_execution_type
 from burst_core.partition import plan_partition
 from burst_core.persistence import item_size
+from burst_core.storage import json_size
 from burst_core.worker import fits_inline
 
 
@@ -105,7 +106,7 @@ def _estimate_type(
     else:
         billing = prices.express_billing()
         child_input = template_child_input(job.worker_timeout_secs, kind)
-        data = len(json.dumps(child_input, separators=(",", ":")).encode()) + job.output_bytes
+        data = json_size(child_input) + job.output_bytes
         chunks = billing.chunks(definition_bytes(definition), data)
         duration_ms = job.worker_ms + job.express_overhead_ms
         billed = billing.billed_ms(duration_ms)

@@ -9,7 +9,6 @@ walks the same.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
@@ -19,6 +18,7 @@ from typing import Any
 
 from burst_client.errors import CostError
 from burst_core.orchestration import ExecutionType
+from burst_core.storage import json_size
 
 LOG = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def definition_for(
 
 def definition_bytes(definition: Mapping[str, Any]) -> int:
     """The definition's size as deployed (compact JSON; YAML anchors written out in full)."""
-    return len(json.dumps(definition, separators=(",", ":")).encode())
+    return json_size(definition)
 
 
 def function_key(function: Any) -> str:

@@ -12,7 +12,7 @@ import sys
 import threading
 from typing import Any
 
-from burst_client.deploy import LOCAL_CREDENTIALS
+from burst_client.aws import LOCAL_CREDENTIALS
 from burst_client.local.middleware import DEFAULT_REGION
 from burst_client.local.runtime import DEFAULT_CONCURRENCY, DEFAULT_IDLE_TIMEOUT_SECONDS, FUNCTION_LOG
 from burst_client.local.server import (

@@ -17,7 +17,7 @@ from urllib.parse import unquote
 
 from werkzeug.wrappers import Request, Response
 
-from burst_client.deploy import LOCAL_CREDENTIALS
+from burst_client.aws import LOCAL_CREDENTIALS
 from burst_client.local import moto_lambda
 from burst_client.local.runtime import Invocation, InvokeResult, LambdaRuntime, LocalLambdaError
 from burst_client.local.runtime.spec import json_error

@@ -19,8 +19,9 @@ import boto3
 import yaml
 from botocore.config import Config
 
+from burst_client.aws import LOCAL_CREDENTIALS
 from burst_client.cost import load_definition
-from burst_client.deploy import LOCAL_CREDENTIALS, sls
+from burst_client.deploy import sls
 from burst_client.endpoint_process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

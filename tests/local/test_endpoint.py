@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from burst_client.deploy import LOCAL_CREDENTIALS
+from burst_client.aws import LOCAL_CREDENTIALS
 from tests.local.support import SLOW, WORKER, Deployed, pid_alive, run_sls
 
 REQUEST_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

@@ -431,8 +431,8 @@ def test_max_concurrency_is_the_smallest_of_the_round_the_map_and_the_lambda_lim
 
 
 def test_unprocessed_ranges_are_batch_ids_converted_to_indices_as_the_doc_says():
-    from burst_core.persistence import ranges
     from burst_core.partition import plan_partition
+    from burst_core.persistence import ranges
 
     text = " ".join(section("## Combiner", "### Input").split())
     formulas = re.search(

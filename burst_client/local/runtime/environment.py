@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from burst_client.deploy import LOCAL_CREDENTIALS
+from burst_client.aws import LOCAL_CREDENTIALS
 from burst_client.local import ids
 from burst_client.local.runtime.spec import FunctionSpec
 

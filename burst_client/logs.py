@@ -30,9 +30,10 @@ from botocore.exceptions import ClientError as BotoClientError
 from burst_client.aws import translated_errors
 from burst_client.errors import BatchNotFound, LogsNotFound
 from burst_core.job import iso_timestamp, parse_timestamp
-from burst_core.persistence import BatchRecord, BatchStatus, TasksTable
+from burst_core.persistence import BatchRecord, BatchStatus
 
 if TYPE_CHECKING:
+    from burst_client.gateway import Gateway
     from burst_client.sdk import Job
 
 #: Added before the row's startedAt and after its endedAt: the state machine's and Lambda's clocks differ,
@@ -105,12 +106,12 @@ def function_name_of(worker: str) -> str:
     return parts[0]
 
 
-def log_group_of(lambda_client: Any, worker: str) -> str:
+def log_group_of(gateway: Gateway, worker: str) -> str:
     """The log group the worker logs to: its LoggingConfig's, else Lambda's default ``/aws/lambda/<name>``
     (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-loggroups.html)."""
     default = f"/aws/lambda/{function_name_of(worker)}"
     try:
-        config = lambda_client.get_function_configuration(FunctionName=worker)
+        config = gateway.function_configuration(worker)
     except BotoClientError:  # not allowed to read it, or the function is gone (its logs stay): the default
         return default
     group = (config.get("LoggingConfig") or {}).get("LogGroup")
@@ -167,7 +168,7 @@ class _Finder:
             raise BatchNotFound(
                 f"job {self.job.job_id} has no batch {self.batch_id}: its batch ids are 0 to {num_batches - 1}"
             )
-        table = TasksTable(self.job.client.clients("dynamodb"), self.job.client.stack.tasks_table)
+        table = self.job.client.gateway.tasks_table(self.job.client.stack.tasks_table)
         with translated_errors():
             found = table.record(self.job.job_id, self.batch_id)
         if found is None:
@@ -296,8 +297,7 @@ def batch_logs(job: Job, batch_id: int, *, pad: timedelta = WINDOW_PAD) -> Batch
     finder = _Finder(job, batch_id, pad)
     record = finder.record()
     worker = str(job.input["workerFunctionName"])
-    with translated_errors():
-        group = log_group_of(job.client.clients("lambda"), worker)
+    group = log_group_of(job.client.gateway, worker)
     start, end = finder.window(record)
     request_id = finder.request_id(record, group, start, end)
     event = finder.start_event(group, request_id, start, end)

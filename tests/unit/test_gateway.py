@@ -153,3 +153,62 @@ def test_connection_and_credential_errors_are_the_clients_own(raised: Exception,
         gateway.describe_execution(ARN)
     with pytest.raises(expected):
         gateway.function_configuration("f")
+
+
+def test_newest_events_is_one_reversed_request(stubbed: Any) -> None:
+    gateway, stubbers = stubbed
+    events = three_round_history()[-3:][::-1]
+    stubbers["stepfunctions"].add_response(
+        "get_execution_history", {"events": events}, {"executionArn": ARN, "reverseOrder": True, "maxResults": 3}
+    )
+    assert gateway.newest_events(ARN, 3) == events
+
+
+def test_latest_execution_is_the_last_redrive_on_either_state_machine(stubbed: Any) -> None:
+    gateway, stubbers = stubbed
+    standard = "arn:aws:states:us-east-1:123456789012:stateMachine:janelia-burst-compute-dev-lifecycle"
+    express = f"{standard}-express"
+    sfn = stubbers["stepfunctions"]
+
+    def execution(machine: str, name: str) -> str:
+        return machine.replace(":stateMachine:", ":execution:") + f":{name}"
+
+    def described(machine: str, name: str) -> dict[str, Any]:
+        return {
+            "executionArn": execution(machine, name),
+            "stateMachineArn": machine,
+            "status": "SUCCEEDED",
+            "startDate": "2026-11-24T12:00:00Z",
+        }
+
+    # job-1 ran on the STANDARD machine, its redrive 1 on the EXPRESS one; there is no redrive 2
+    sfn.add_response("describe_execution", described(standard, "job-1"), {"executionArn": execution(standard, "job-1")})
+    sfn.add_client_error(
+        "describe_execution",
+        "ExecutionDoesNotExist",
+        expected_params={"executionArn": execution(standard, "job-1-redrive-1")},
+    )
+    sfn.add_response(
+        "describe_execution",
+        described(express, "job-1-redrive-1"),
+        {"executionArn": execution(express, "job-1-redrive-1")},
+    )
+    for machine in (standard, express):
+        sfn.add_client_error(
+            "describe_execution",
+            "ExecutionDoesNotExist",
+            expected_params={"executionArn": execution(machine, "job-1-redrive-2")},
+        )
+    latest = gateway.latest_execution((standard, express), "job-1")
+    assert latest is not None and latest["executionArn"] == execution(express, "job-1-redrive-1")
+
+
+def test_missing_s3_object_reads_as_none_other_errors_propagate() -> None:
+    s3, stubber = stubbed_client("s3")
+    gateway = Gateway(lambda service: s3)
+    stubber.add_client_error("get_object", "NoSuchKey", http_status_code=404)
+    assert gateway.read_json_or_none("s3://bucket/results/job/summary.json") is None
+    stubber.add_client_error("get_object", "AccessDenied", http_status_code=403)
+    with pytest.raises(BotoClientError, match="AccessDenied"):
+        gateway.read_json_or_none("s3://bucket/results/job/summary.json")
+    stubber.assert_no_pending_responses()

@@ -39,14 +39,18 @@ def sls(
     endpoint_url: str | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = 600,
+    executable: Path | None = None,
 ) -> str:
-    """Run ``npx sls <command>`` in ``service_dir``; returns its output or raises DeployFailed."""
-    if shutil.which("npx") is None:
-        raise ToolMissing("npx not found: install Node.js 20 or later, then run `npm ci` in the project")
-    if not (PROJECT_ROOT / "node_modules" / ".bin" / "sls").exists():
-        raise ToolMissing(f"the Serverless Framework is not installed: run `npm ci` in {PROJECT_ROOT}")
+    """Run ``sls <command>`` in ``service_dir`` (this project's osls, or ``executable``); returns its output or
+    raises DeployFailed."""
+    if executable is None:
+        if shutil.which("npx") is None:
+            raise ToolMissing("npx not found: install Node.js 20 or later, then run `npm ci` in the project")
+        executable = PROJECT_ROOT / "node_modules" / ".bin" / "sls"
+        if not executable.exists():
+            raise ToolMissing(f"the Serverless Framework is not installed: run `npm ci` in {PROJECT_ROOT}")
     result = subprocess.run(
-        [str(PROJECT_ROOT / "node_modules" / ".bin" / "sls"), *command],
+        [str(executable), *command],
         cwd=service_dir,
         env=sls_environment(endpoint_url, env),
         capture_output=True,

@@ -41,7 +41,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +49,7 @@ from typing import Any
 import pytest
 
 from burst_client.aws import LOCAL_CREDENTIALS, Clients
-from burst_client.deploy import PROJECT_ROOT, DeployFailed, sls_environment
+from burst_client.deploy import PROJECT_ROOT, sls
 from burst_client.endpoint_process import EndpointProcess, free_port
 from burst_client.errors import ToolMissing
 from burst_client.sdk import BurstClient, Job
@@ -116,20 +115,14 @@ def deploy_service(
     fallback_dir: Path | None = None,
 ) -> str:
     """``sls deploy --stage STAGE --org ORG`` of ``service_dir`` to the endpoint; its output, or DeployFailed."""
-    sls = sls_executable(service_dir, fallback_dir)
-    result = subprocess.run(
-        [str(sls), "deploy", "--stage", stage, "--org", org],
-        cwd=service_dir,
-        env=sls_environment(endpoint_url, env),
-        capture_output=True,
-        text=True,
+    return sls(
+        ["deploy", "--stage", stage, "--org", org],
+        service_dir,
+        endpoint_url=endpoint_url,
+        env=env,
         timeout=DEPLOY_TIMEOUT_SECONDS,
-        check=False,
+        executable=sls_executable(service_dir, fallback_dir),
     )
-    if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-25:])
-        raise DeployFailed(f"`sls deploy` failed in {service_dir}:\n{tail}")
-    return result.stdout
 
 
 def bring_up(

@@ -11,7 +11,7 @@ import sys
 import time
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from burst_client.aws import LOCAL_CREDENTIALS
 from burst_client.cost import load_definition
 from burst_client.deploy import sls
 from burst_client.endpoint_process import free_port
+from burst_client.local.runtime import FunctionSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_SERVICE = Path(__file__).resolve().parent / "fixtures" / "service"
@@ -192,3 +193,20 @@ def lifecycle_child_states(*names: str) -> dict[str, Any]:
     """Copies of the named states of the job lifecycle's per-batch child workflow, from step-functions.yml."""
     states = load_definition()["States"]["MapJobs"]["ItemProcessor"]["States"]
     return {name: json.loads(json.dumps(states[name])) for name in names}
+
+
+def function_spec(name: str, handler: str = "h.handler", **changes: Any) -> FunctionSpec:
+    """A function's runtime spec in the test account and region, 128 MB; ``changes`` override any field."""
+    base = FunctionSpec(
+        account_id="123456789012",
+        region="us-east-1",
+        name=name,
+        function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
+        version="$LATEST",
+        handler=handler,
+        runtime="python3.12",
+        timeout=10,
+        memory_size=128,
+        code_sha256=f"{name}-code",
+    )
+    return replace(base, **changes)

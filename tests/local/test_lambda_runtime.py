@@ -9,7 +9,6 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from burst_client.local.runtime import (
     remove_stale_work_dirs,
     usable_cpus,
 )
-from tests.local.support import make_zip, pid_alive
+from tests.local.support import function_spec, make_zip, pid_alive
 
 HANDLER = """
 import decimal, os, sys, time
@@ -53,20 +52,8 @@ CODE = make_zip({"pkg/h.py": HANDLER, "pkg/__init__.py": "", "broken.py": "impor
 
 
 def spec(**changes: object) -> FunctionSpec:
-    base = FunctionSpec(
-        account_id="123456789012",
-        region="us-east-1",
-        name="unit",
-        function_arn="arn:aws:lambda:us-east-1:123456789012:function:unit",
-        version="$LATEST",
-        handler="pkg/h.handler",
-        runtime="python3.12",
-        timeout=5,
-        memory_size=128,
-        code_sha256="unit-code",
-        environment=(("GREETING", "hi"),),
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    fields: dict[str, object] = {"handler": "pkg/h.handler", "timeout": 5, "environment": (("GREETING", "hi"),)}
+    return function_spec("unit", **{**fields, **changes})
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from burst_client.local.runtime import (
 )
 from burst_client.local.runtime.code import LayerDirs
 from burst_client.local.runtime.environment import function_environment
-from tests.local.support import make_zip, pid_alive
+from tests.local.support import function_spec, make_zip, pid_alive
 
 HANDLER = """
 import os, sys
@@ -69,19 +69,7 @@ def load(arn: str) -> LayerContent:
     return content(LAYERS[arn])
 
 
-SPEC = FunctionSpec(
-    account_id="123456789012",
-    region="us-east-1",
-    name="layered",
-    function_arn="arn:aws:lambda:us-east-1:123456789012:function:layered",
-    version="$LATEST",
-    handler="fn.handler",
-    runtime="python3.12",
-    timeout=10,
-    memory_size=128,
-    code_sha256="layered-code",
-    layers=(FIRST, SECOND),
-)
+SPEC = function_spec("layered", "fn.handler", layers=(FIRST, SECOND))
 
 
 @pytest.fixture

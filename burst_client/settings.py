@@ -22,7 +22,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from burst_client.errors import BurstClientError
@@ -49,13 +49,7 @@ class Settings:
     sources: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "org": self.org,
-            "stage": self.stage,
-            "region": self.region,
-            "profile": self.profile,
-            "sources": dict(self.sources),
-        }
+        return asdict(self)
 
 
 def config_path(env: Mapping[str, str] | None = None) -> Path:

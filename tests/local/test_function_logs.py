@@ -281,3 +281,26 @@ def test_moto_sink_creates_the_group_and_stream_and_keeps_the_newest_events(aws_
         assert [g["logGroupName"] for g in client.describe_log_groups()["logGroups"]] == [group]
         events = client.get_log_events(logGroupName=group, logStreamName="2026/01/01/[$LATEST]ab")["events"]
         assert [e["message"] for e in events] == ["two", "three", "four"]
+
+
+def test_lines_are_written_when_read_or_when_many_have_queued_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    from burst_client.local import function_logs
+
+    monkeypatch.setattr(function_logs, "PENDING_LIMIT", 3)
+    sink = RecordingSink()
+    logs = FunctionLogs(sink)
+    try:
+        logs.record(spec(), "s", [(1, "a")])
+        logs.record(spec(), "s", [(2, "b")])
+        time.sleep(0.2)
+        assert sink.calls == []  # a job's invocations do not wait on, nor share the interpreter with, the writer
+        logs.record(spec(), "s", [(3, "c")])  # the limit: written without being asked
+        deadline = time.monotonic() + 5
+        while not sink.calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [events for *_, events in sink.calls] == [[(1, "a"), (2, "b"), (3, "c")]]
+        logs.record(spec(), "s", [(4, "d")])
+        assert logs.flush()  # a reader asks: written
+        assert [events for *_, events in sink.calls][-1] == [(4, "d")]
+    finally:
+        logs.close()
